@@ -1,0 +1,1 @@
+"""LwM2M object instances: the base classes applications use, and the standard objects."""
