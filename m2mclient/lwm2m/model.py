@@ -77,6 +77,8 @@ class Path:
         segments = body.split("/")
         ids = []
         for segment in segments:
+            if len(segment) > 5:  # also keeps int() away from hostile 10,000-digit "ids"
+                raise PathError(f"path segment {segment[:12]!r}... in an LwM2M path is longer than 5 digits")
             if not segment.isascii() or not segment.isdigit():
                 raise PathError(f"path segment {segment!r} in {text!r} is not a decimal id")
             if len(segment) > 1 and segment.startswith("0"):

@@ -49,6 +49,7 @@ def test_parse_valid_paths(text: str, expected: tuple[int, ...], level: PathLeve
         ("/3/0/1/2/3", "at most 4"),
         ("//", "not a decimal id"),
         ("/65535", "65535 is reserved"),
+        ("/" + "9" * 5000, "longer than 5 digits"),
         ("/3/x", "not a decimal id"),
         ("/3//0", "not a decimal id"),
         ("/-1", "not a decimal id"),

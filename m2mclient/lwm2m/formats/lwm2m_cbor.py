@@ -102,8 +102,11 @@ def _key_segments(key: object, prefix: tuple[int, ...]) -> tuple[int, ...]:
         raise _error("a path key array must not be empty", where)
     for segment in segments:
         # bool is an int in Python; a CBOR true/false key is not a segment.
-        if isinstance(segment, bool) or not isinstance(segment, int) or not 0 <= segment <= MAX_ID:
-            raise _error(f"a path key is an id 0..{MAX_ID} or an array of them, got {segment!r:.40}", where)
+        if isinstance(segment, bool) or not isinstance(segment, int):
+            raise _error(f"a path key is an id 0..{MAX_ID} or an array of them, got {type(segment).__name__}", where)
+        if not 0 <= segment <= MAX_ID:
+            # Not printed: a bignum's str() can be refused (sys.get_int_max_str_digits()).
+            raise _error(f"a path key is an id 0..{MAX_ID} or an array of them, got an integer out of range", where)
     return tuple(segments)
 
 
@@ -112,7 +115,7 @@ def _leaf(value: object, path: Path) -> Value:
     if value is None:
         raise _error("null (delete, only meaningful in Write-Composite) is not a value", where)
     if isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= UINT64_MAX:
-        raise _error(f"integer {value} fits no LwM2M type", where)
+        raise _error("integer outside the 64-bit range of every LwM2M type", where)
     if not isinstance(value, (bool, int, float, str, bytes)):
         raise _error(f"a value is a number, boolean, text or byte string, got {type(value).__name__}", where)
     return value

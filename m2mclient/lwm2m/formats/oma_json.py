@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from m2mclient.errors import FormatError, ValueValidationError
 from m2mclient.lwm2m.formats import _json
 from m2mclient.lwm2m.formats._common import Record, parse_path, resource_type, typed_for_encoding, typed_from_wire
+from m2mclient.lwm2m.formats.senml import MAX_NAME_LENGTH
 from m2mclient.lwm2m.model import INT64_MAX, INT64_MIN, UINT64_MAX, DataType, ObjLnk, Path, Value
 from m2mclient.lwm2m.registry import Registry
 
@@ -64,6 +65,9 @@ def _number(container: dict[str, object], key: str, where: str) -> int | float:
     value = container.get(key, 0)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _error(f"'{key}' must be a number, got {type(value).__name__}", where)
+    # No LwM2M type holds a wider integer, and bounding it keeps later float arithmetic safe.
+    if isinstance(value, int) and not INT64_MIN <= value <= UINT64_MAX:
+        raise _error(f"'{key}' is outside the 64-bit range of every LwM2M type", where)
     return value
 
 
@@ -75,10 +79,7 @@ def _entry_value(entry: dict[str, object], path: Path, registry: Registry, where
     key = present[0]
     value = entry[key]
     if key == "v":
-        number = _number(entry, key, where)
-        if isinstance(number, int) and not INT64_MIN <= number <= UINT64_MAX:
-            raise _error(f"integer {number} fits no LwM2M type", where)
-        return number
+        return _number(entry, key, where)
     if key == "bv":
         if not isinstance(value, bool):
             raise _error(f"'bv' must be a boolean, got {type(value).__name__}", where)
@@ -116,6 +117,8 @@ def decode(payload: bytes, base: Path, registry: Registry) -> list[Record]:
         # LwM2M 1.0 §6.4.4: the full path is bn + n; without bn, relative names hang off the target.
         prefix = base_name if base_name is not None else ("" if name.startswith("/") else target)
         full_name = prefix + name
+        if len(full_name) > MAX_NAME_LENGTH:
+            raise _error(f"name {full_name[:40]!r}... is too long for an LwM2M path", where)
         path = parse_path(full_name, CONTENT_FORMAT, where)
         where = f"{where} ({path})"
         if len(path) < 3:
@@ -136,6 +139,8 @@ def _wire_time(time: float | None, where: str) -> int | float | None:
         return None
     if isinstance(time, bool) or not isinstance(time, (int, float)) or not math.isfinite(time):
         raise _error(f"record time must be a finite number of seconds, got {time!r}", where)
+    if isinstance(time, int) and not INT64_MIN <= time <= UINT64_MAX:
+        raise _error("record time is outside the 64-bit range", where)
     return int(time) if isinstance(time, float) and time.is_integer() and abs(time) <= INT64_MAX else time
 
 

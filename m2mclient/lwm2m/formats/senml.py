@@ -80,6 +80,10 @@ _FIELD_OF_TYPE = {
 
 Number: TypeAlias = int | float
 
+#: The longest text an LwM2M path can be ("/65534/65534/65534/65534/"). Longer names are
+#: refused before parsing, which also keeps a 5000-digit segment away from int().
+MAX_NAME_LENGTH = 25
+
 
 # --- the two serializations ---------------------------------------------------------
 
@@ -195,6 +199,10 @@ def _checked_field(name: str, value: object, dialect: _Dialect, where: str) -> o
     if name in _NUMBER_FIELDS:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _error(dialect, f"must be a number, got {type(value).__name__}", where)
+        # Bounded before any arithmetic: a CBOR bignum or a long JSON integer would otherwise
+        # overflow float conversion (and str() refuses ints past 4300 digits).
+        if isinstance(value, int) and not INT64_MIN <= value <= UINT64_MAX:
+            raise _error(dialect, "integer outside the 64-bit range of every LwM2M type", where)
         if name in _TIME_FIELDS and not math.isfinite(value):
             raise _error(dialect, f"time {value} is not finite", where)
         return value
@@ -227,9 +235,10 @@ def _record_fields(item: object, dialect: _Dialect, names: Mapping[object, str],
 
 
 def _checked_number(number: Number, dialect: _Dialect, where: str) -> Number:
-    # No LwM2M numeric type holds an integer outside int64 / uint64 (Core 1.2 Appendix C).
+    # No LwM2M numeric type holds an integer outside int64 / uint64 (Core 1.2 Appendix C);
+    # a base value can push a value out.
     if isinstance(number, int) and not INT64_MIN <= number <= UINT64_MAX:
-        raise _error(dialect, f"integer {number} fits no LwM2M type", where)
+        raise _error(dialect, "integer outside the 64-bit range of every LwM2M type", where)
     return number
 
 
@@ -277,6 +286,8 @@ def _read_pack(payload: bytes, dialect: _Dialect) -> list[_Entry]:
         name = base_name + str(fields.get("n", ""))
         if not name:
             raise _error(dialect, "record has no name (neither 'bn' nor 'n')", where)
+        if len(name) > MAX_NAME_LENGTH:
+            raise _error(dialect, f"name {name[:40]!r}... is too long for an LwM2M path", where)
         time = base_time + _as_number(fields.get("t", 0))
         if not math.isfinite(time):
             raise _error(dialect, "resolved time is not finite", where)
@@ -333,6 +344,8 @@ def _wire_time(time: float | None, dialect: _Dialect, where: str) -> Number:
         return 0
     if isinstance(time, bool) or not isinstance(time, (int, float)) or not math.isfinite(time):
         raise _error(dialect, f"record time must be a finite number of seconds, got {time!r}", where)
+    if isinstance(time, int) and not INT64_MIN <= time <= UINT64_MAX:
+        raise _error(dialect, "record time is outside the 64-bit range", where)
     if isinstance(time, float) and time.is_integer() and abs(time) <= INT64_MAX:
         return int(time)
     return time
@@ -432,8 +445,8 @@ def decode_cbor(payload: bytes, base: Path, registry: Registry) -> list[Record]:
 def encode_paths(paths: list[Path], content_format: int) -> bytes:
     """Encode the path list of a Read-/Observe-Composite request: ``[{"n":"/3/0/0"},{"n":"/1/0"}]``.
 
-    LwM2M Core 1.2 §6.3.5 / §6.4.4: records with names and no values, in SenML
-    JSON or CBOR (110 / 320 or 112 / 322).
+    LwM2M Core 1.2 composite operations: records with names and no values, in
+    SenML JSON or CBOR (110 / 320 or 112 / 322).
     """
     dialect = _dialect_for(content_format)
     return _serialize_pack(paths, [{} for _ in paths], dialect)

@@ -278,8 +278,11 @@ def test_unknown_resources_keep_the_cbor_type() -> None:
         ({(3, 0): "x"}, "not objects or instances", "/3/0"),
         ({(3, 0, 0): None}, "null", "/3/0/0"),
         ({(3, 0, 0): [1]}, "number, boolean, text or byte string", "/3/0/0"),
-        ({(3, 0, 9): 2**64}, "fits no LwM2M type", "/3/0/9"),
-        ({(3, 0, 9): -(2**63) - 1}, "fits no LwM2M type", "/3/0/9"),
+        ({(3, 0, 9): 2**64}, "64-bit range", "/3/0/9"),
+        ({(3, 0, 9): -(2**63) - 1}, "64-bit range", "/3/0/9"),
+        ({(3, 0, 9): 10**5000}, "64-bit range", "/3/0/9"),  # a bignum (tag 2)
+        ({10**5000: {0: {0: 1}}}, "out of range", "/"),
+        ({(3, (10**5000,)): {0: 1}}, "got tuple", "/"),
         ({(3, 0, 0): "x", 3: {0: {0: "y"}}}, "appears twice", "/3/0/0"),
         ({(3, 0, 6): 1, (3, 0, 6, 0): 2}, "both a value and resource instances", "/3/0/6/0"),
         ({(3, 0, 0): 5}, "string expected", "/3/0/0"),

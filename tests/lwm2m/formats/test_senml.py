@@ -414,6 +414,12 @@ def test_paths_ignore_values_and_resolve_base_names() -> None:
     assert senml.decode_paths(payload, 320) == [P("/3/0/1"), P("/3/0/6/0"), P("/5")]
 
 
+def test_paths_refuse_names_no_path_can_have() -> None:
+    with pytest.raises(FormatError, match="too long") as caught:
+        senml.decode_paths(json_payload([{"n": "/3"}, {"n": "/" + "1" * 5000}]), 110)
+    assert caught.value.where == "record 1"
+
+
 @pytest.mark.parametrize("content_format", [0, 60, 11542, 11544])
 def test_paths_need_a_senml_format(content_format: int) -> None:
     with pytest.raises(FormatError, match="SenML"):
@@ -464,7 +470,11 @@ def test_the_dispatcher_routes_etch_and_paths() -> None:
         (b'[{"n":"/3/0/9","t":"now","v":1}]', "must be a number", "record 0 't'"),
         (b'[{"bver":"10","n":"/3/0/9","v":1}]', "must be an integer", "record 0 'bver'"),
         (b'[{"n":"/3/0/9","v":1,"x_":1}]', "must-understand", "record 0"),
-        (b'[{"n":"/3/0/9","v":123456789012345678901234567890}]', "fits no LwM2M type", "record 0"),
+        (b'[{"n":"/3/0/9","v":123456789012345678901234567890}]', "64-bit range", "record 0 'v'"),
+        (b'[{"n":"/3/0/9","v":1,"t":123456789012345678901234567890}]', "64-bit range", "record 0 't'"),
+        (b'[{"bn":"/9999/0/","bv":18446744073709551615,"n":"1","v":1}]', "64-bit range", "record 0"),
+        (b'[{"n":"/3/0/' + b"9" * 5000 + b'","v":1}]', "too long", "record 0"),
+        (b'[{"bn":"/3/0/","n":"' + b"1" * 30 + b'","v":1}]', "too long", "record 0"),
         (b'[{"n":"/3/0/9","v":1},{"n":"/3/0/0","v":1}]', "string expected", "record 1 (/3/0/0)"),
         (b'[{"n":"/3/0/13","v":1.5}]', "non-integral", "record 0 (/3/0/13)"),
         (b'[{"n":"/3/0/9","vs":"\\ud800"}]', "surrogate", "record 0 'vs'"),
@@ -515,8 +525,11 @@ def test_json_syntax_refusals(payload: bytes, message: str) -> None:
         ([{-3: float("inf"), 0: "/3/0/9", 2: 1}], "not finite", "record 0 'bt'"),
         ([{-3: 1e308, 0: "/3/0/9", 2: 1, 6: 1e308}], "not finite", "record 0"),
         ([{0: "/3/0/9", "vlo": 3}], "must be text", "record 0 'vlo'"),
-        ([{0: "/3/0/9", 2: 2**64}], "fits no LwM2M type", "record 0"),
-        ([{0: "/3/0/9", 2: -(2**63) - 1}], "fits no LwM2M type", "record 0"),
+        ([{0: "/3/0/9", 2: 2**64}], "64-bit range", "record 0 'v'"),
+        ([{0: "/3/0/9", 2: -(2**63) - 1}], "64-bit range", "record 0 'v'"),
+        ([{0: "/3/0/9", 2: 10**5000}], "64-bit range", "record 0 'v'"),  # a bignum (tag 2)
+        ([{0: "/3/0/9", 2: 1, 6: 10**5000}], "64-bit range", "record 0 't'"),
+        ([{-5: -(10**5000), 0: "/3/0/9", 2: 1.5}], "64-bit range", "record 0 'bv'"),
         ([{0: "/3/0/9", 2: None}], "must be a number", "record 0 'v'"),
     ],
 )
@@ -553,6 +566,8 @@ def test_encoding_refusals(encode: Encode, decode: Decode) -> None:
         encode([Record(P("/3/0/0"), "\ud800")], ROOT, REGISTRY)
     with pytest.raises(FormatError, match="finite number"):
         encode([Record(P("/3/0/9"), 5, float("nan"))], ROOT, REGISTRY)
+    with pytest.raises(FormatError, match="64-bit range"):
+        encode([Record(P("/3/0/9"), 5, 2**70)], ROOT, REGISTRY)
     with pytest.raises(FormatError, match="outside"):
         encode([Record(at(1), 2**63)], ROOT, REGISTRY)
 
