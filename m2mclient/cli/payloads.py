@@ -1,20 +1,14 @@
-"""The ``m2mclient`` command: a subcommand per area (``m2mclient lwm2m ...``).
-
-Every command prints its result on stdout (JSON or hex, so scripts can use it)
-and reports failure as one line on stderr with a non-zero exit status.
-"""
+"""``m2mclient lwm2m encode|decode|formats|objects``: LwM2M payloads for people and scripts."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path as FilePath
 from typing import Any
 
-from m2mclient import __version__
 from m2mclient.errors import M2MError
 from m2mclient.lwm2m import formats
 from m2mclient.lwm2m.formats import FormatKind, Link
@@ -22,73 +16,13 @@ from m2mclient.lwm2m.json_values import from_json, to_json
 from m2mclient.lwm2m.model import Path
 from m2mclient.lwm2m.registry import Registry, default_registry
 
-EXIT_FAILURE = 1
-
 _FORMAT_HELP = (
     "content format: a name (text, opaque, cbor, tlv, senml-json, senml-cbor, lwm2m-cbor, oma-json, "
     "senml-etch-json, senml-etch-cbor, link) or a numeric CoAP content-format id such as 11542"
 )
 
-_MAIN_EPILOG = """\
-examples:
-  m2mclient lwm2m formats
-  m2mclient lwm2m encode --format tlv --path /3/0 --json '{"/3/0/0": "ACME", "/3/0/6/0": 1}'
-  m2mclient lwm2m decode --format tlv --path /3/0 --hex c40041434d45860641000101
-
-Run 'm2mclient lwm2m --help' or 'm2mclient lwm2m decode --help' for more.
-"""
-
-_LWM2M_EPILOG = """\
-JSON values: strings, numbers and booleans as themselves; opaque as {"hex": "0a1b"};
-object links as {"objlnk": "3:0"}. Paths are full LwM2M paths: /3/0/0, /3/0/6/1.
-Types come from the built-in objects (0-7, 3303) and any --object-file you add;
-a resource nobody defined decodes as opaque from untyped formats (tlv, text).
-"""
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``m2mclient`` console script; returns the exit status."""
-    parser = _build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help()
-        return EXIT_FAILURE
-    try:
-        return handler(args)
-    except (M2MError, OSError, ValueError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"m2mclient: error: {message}", file=sys.stderr)
-        return EXIT_FAILURE
-
-
-def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="m2mclient",
-        description="LwM2M and oneM2M for constrained devices: inspect and convert LwM2M payloads.",
-        epilog=_MAIN_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"m2mclient {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
-    areas = parser.add_subparsers(title="areas", metavar="AREA")
-    _add_lwm2m(areas)
-    return parser
-
-
-def _add_lwm2m(areas: Any) -> None:
-    lwm2m = areas.add_parser(
-        "lwm2m",
-        help="LwM2M payloads: encode, decode, list formats and objects",
-        description="Encode and decode LwM2M payloads in every content format.",
-        epilog=_LWM2M_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    commands = lwm2m.add_subparsers(title="commands", metavar="COMMAND")
+def add_payload_commands(commands: Any) -> None:
+    """Add ``decode``, ``encode``, ``formats`` and ``objects`` to the ``lwm2m`` area."""
 
     decode = commands.add_parser(
         "decode",
@@ -226,5 +160,3 @@ def _objects_command(args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -1,0 +1,169 @@
+"""The CoAP face of the LwM2M engine: one aiocoap resource that serves every path.
+
+aiocoap hands us each request a server sends over the client's own endpoint
+(role reversal: the socket we registered from). We turn the message into an
+engine :class:`~m2mclient.lwm2m.engine.Request`, answer with its response, and
+for Observe (GET or FETCH with Observe=0) register the relation with the
+:class:`~m2mclient.lwm2m.notifier.Notifier`, which later pushes notifications
+through aiocoap's per-observer trigger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import aiocoap
+from aiocoap import interfaces
+from aiocoap import resource as coap_resource
+from aiocoap.numbers import codes
+
+from m2mclient.errors import PathError
+from m2mclient.lwm2m.engine import Engine, Method, Request, Response
+from m2mclient.lwm2m.model import Path
+from m2mclient.lwm2m.notifier import Notifier
+
+logger = logging.getLogger(__name__)
+
+_METHODS = {
+    codes.GET: Method.GET,
+    codes.POST: Method.POST,
+    codes.PUT: Method.PUT,
+    codes.DELETE: Method.DELETE,
+    codes.FETCH: Method.FETCH,
+    codes.iPATCH: Method.IPATCH,
+}
+
+#: Maps the remote a request came from to the Short Server ID of its server.
+ServerIdentifier = Callable[[Any], int]
+#: Called after every request with the engine's request and response (logging, events).
+RequestObserver = Callable[[Request, Response], None]
+
+
+def to_message(response: Response) -> aiocoap.Message:
+    """The CoAP message for an engine response."""
+    message = aiocoap.Message(code=codes.Code(_code_number(response.code)), payload=response.payload)
+    if response.content_format is not None:
+        message.opt.content_format = response.content_format
+    if response.location_path:
+        message.opt.location_path = response.location_path
+    return message
+
+
+def _code_number(text: str) -> int:
+    major, _, minor = text.partition(".")
+    return int(major) << 5 | int(minor)
+
+
+class LwM2MSite(coap_resource.Resource, interfaces.ObservableResource):  # type: ignore[misc]
+    """Serves all LwM2M paths from an :class:`Engine`; Observe goes to a :class:`Notifier`."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        notifier: Notifier,
+        identify_server: ServerIdentifier,
+        on_request: RequestObserver | None = None,
+    ):
+        super().__init__()
+        self.engine = engine
+        self.notifier = notifier
+        self._identify_server = identify_server
+        self._on_request = on_request
+        self._background: set[asyncio.Future[object]] = set()
+
+    async def needs_blockwise_assembly(self, request: aiocoap.Message) -> bool:
+        # aiocoap reassembles Block1 writes and slices large reads into Block2 for us.
+        return True
+
+    def to_request(self, message: aiocoap.Message) -> Request | None:
+        """The engine request for a CoAP message, or ``None`` when it is not LwM2M at all."""
+        method = _METHODS.get(message.code)
+        if method is None:
+            return None
+        try:
+            path = Path(tuple(int(segment) for segment in message.opt.uri_path)) if message.opt.uri_path else Path()
+        except (ValueError, PathError):
+            return None
+        return Request(
+            method=method,
+            path=path,
+            query=tuple(message.opt.uri_query),
+            content_format=_int_or_none(message.opt.content_format),
+            accept=_int_or_none(message.opt.accept),
+            payload=bytes(message.payload),
+            observe=message.opt.observe,
+            server_id=self._identify_server(message.remote),
+        )
+
+    async def render(self, request: aiocoap.Message) -> aiocoap.Message:
+        engine_request = self.to_request(request)
+        if engine_request is None:
+            return aiocoap.Message(code=codes.NOT_FOUND, payload=b"not an LwM2M path")
+        # Observe queries (pmin=...) belong to the relation, not to the Read itself.
+        if engine_request.observe == 0 and engine_request.method is Method.GET:
+            engine_request = _without_attribute_query(engine_request)
+        response = self.engine.handle(engine_request)
+        if response.ok and engine_request.method in (Method.DELETE, Method.PUT, Method.POST, Method.IPATCH):
+            self._after_change(engine_request)
+        if self._on_request is not None:
+            self._on_request(engine_request, response)
+        if response.after is not None:
+            # Keep a reference: the loop holds tasks only weakly (an execute must not be collected mid-run).
+            task = asyncio.ensure_future(response.after)
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        return to_message(response)
+
+    def _after_change(self, request: Request) -> None:
+        if request.method is Method.DELETE:
+            self.notifier.changed(request.path)
+        elif request.method is Method.PUT and request.content_format is None and not request.payload:
+            self.notifier.attributes_changed(request.server_id, request.path)
+
+    async def add_observation(self, request: aiocoap.Message, serverobservation: Any) -> None:
+        engine_request = self.to_request(request)
+        if engine_request is None or engine_request.method not in (Method.GET, Method.FETCH):
+            return
+        composite = engine_request.method is Method.FETCH
+        try:
+            paths = self.engine.composite_paths(engine_request) if composite else [engine_request.path]
+        except Exception:  # a bad body: render() answers it with the proper error code
+            return
+        if not composite and not self.engine.exists(engine_request.path):
+            return
+        key = serverobservation
+
+        def send(response: Response, confirmable: bool) -> None:
+            message = to_message(response)
+            message.transport_tuning = aiocoap.Reliable() if confirmable else aiocoap.Unreliable()
+            serverobservation.trigger(message, is_last=not response.ok)
+
+        self.notifier.start(
+            key,
+            paths,
+            server_id=engine_request.server_id,
+            accept=engine_request.accept,
+            query=_attribute_query(engine_request.query),
+            send=send,
+            composite=composite,
+        )
+        serverobservation.accept(lambda: self.notifier.cancel(key))
+
+
+def _int_or_none(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]
+
+
+_ATTRIBUTE_PREFIXES = ("pmin", "pmax", "gt", "lt", "st", "epmin", "epmax", "edge", "con", "hqmax")
+
+
+def _attribute_query(query: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(item for item in query if item.partition("=")[0] in _ATTRIBUTE_PREFIXES)
+
+
+def _without_attribute_query(request: Request) -> Request:
+    return replace(request, query=tuple(q for q in request.query if q not in _attribute_query(request.query)))
