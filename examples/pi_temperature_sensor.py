@@ -59,13 +59,12 @@ async def main() -> None:
         return
     from m2mclient.testing import LwM2MTestServer
 
-    async with LwM2MTestServer() as server:
-        async with LwM2MClient(args.endpoint, objects, server_uri=server.uri) as client:
-            client.on(ServerOperation, lambda op: print(f"device answered {op}"))
-            await server.wait_registration(args.endpoint)
-            observation = await server.observe(args.endpoint, "/3303/0/5700")
-            await report(client, sensor, args.samples, args.period, args.send_every)
-            print(f"server got {len(observation.notifications)} notifications and {len(server.sends)} Sends")
+    async with LwM2MTestServer() as server, LwM2MClient(args.endpoint, objects, server_uri=server.uri) as client:
+        client.on(ServerOperation, lambda op: print(f"device answered {op}"))
+        await server.wait_registration(args.endpoint)
+        observation = await server.observe(args.endpoint, "/3303/0/5700")
+        await report(client, sensor, args.samples, args.period, args.send_every)
+        print(f"server got {len(observation.notifications)} notifications and {len(server.sends)} Sends")
 
 
 if __name__ == "__main__":
