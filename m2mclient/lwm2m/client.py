@@ -119,7 +119,7 @@ class _ServerSession:
         return RegistrationSettings(
             endpoint=self.client.endpoint,
             lifetime=self.settings.lifetime,
-            binding=self.settings.binding,
+            binding=self.settings.transports,
             queue_mode=self.settings.queue_mode,
             lwm2m_version=self.client.version,
             retry=self.client.retry or retry,
@@ -150,6 +150,11 @@ class _ServerSession:
                 self.task.cancel()
         if self.context is not None:
             await self.context.shutdown()
+
+    def settings_changed(self) -> None:
+        self.settings = ServerSettings.from_instance(self.server)
+        self.machine.settings_changed(self._registration_settings())
+        self.wake.set()
 
     def _on_request(self, request: Request, response: Response) -> None:
         self.client.emit(ServerOperation(self.server_id, request, response))
@@ -209,6 +214,7 @@ class _ServerSession:
         if isinstance(event, Registered):
             # A fresh registration: the server forgot this client, so its old observations are void.
             self.client.notifier.cancel_server(self.server_id)
+            self.client.engine.server_versions[self.server_id] = event.version
             self.registered.set()
         elif isinstance(event, Updated):
             self.registered.set()
@@ -263,7 +269,8 @@ class LwM2MClient:
         if DEVICE not in self.objects:
             from m2mclient.lwm2m.objects.device import DeviceObject
 
-            self._add(DeviceObject(binding_modes=binding or "U"))
+            modes = binding or "U"
+            self._add(DeviceObject(binding_modes=modes + ("Q" if queue_mode and "Q" not in modes else "")))
         for object_id in (SECURITY, SERVER):
             if object_id not in self.objects:
                 raise ValueValidationError(
@@ -312,14 +319,18 @@ class LwM2MClient:
 
     def _on_changed(self, path: Path) -> None:
         self.notifier.changed(path)
+        if path.object_id == SERVER:
+            # A server wrote its lifetime, binding...: the next Update carries what changed.
+            for session in self._sessions:
+                if session.server.path.is_prefix_of(path):
+                    session.settings_changed()
 
     def _check_object_list(self) -> None:
         current = self.object_versions()
         if current != self._known_objects:
             self._known_objects = current
             for instance in self.instances():
-                if self._on_changed not in instance._listeners:
-                    instance.add_listener(self._on_changed)
+                instance.add_listener(self._on_changed)
             for session in self._sessions:
                 session.machine.objects_changed(current)
                 session.wake.set()

@@ -132,6 +132,9 @@ class Engine:
                 registry.add(obj.definition)
         self.attributes = attributes if attributes is not None else AttributeStore()
         self.version = version
+        #: The LwM2M version each server registered with, by Short Server ID (after a
+        #: 4.12 fallback a 1.0 server must get TLV, not SenML); others use ``version``.
+        self.server_versions: dict[int, str] = {}
         self.preferred_format = preferred_format
 
     # --- the one entry point ----------------------------------------------------
@@ -237,22 +240,28 @@ class Engine:
 
     def _read(self, request: Request) -> Response:
         records = self.read(request.path)
-        content_format = self.choose_format(request.path, request.accept, records)
-        payload = formats.encode(content_format, records, path=request.path, registry=self.registry)
+        content_format, payload = self.encode(request.path, records, request.accept, request.server_id)
         return Response("2.05", payload, content_format)
 
-    def encode(self, path: Path, records: Sequence[Record], accept: int | None) -> tuple[int, bytes]:
+    def encode(
+        self, path: Path, records: Sequence[Record], accept: int | None, server_id: int = 0
+    ) -> tuple[int, bytes]:
         """Encode records read at ``path`` the way a Read with ``accept`` would (for notifications)."""
-        content_format = self.choose_format(path, accept, records)
+        content_format = self.choose_format(path, accept, records, server_id)
         return content_format, formats.encode(content_format, records, path=path, registry=self.registry)
 
-    def choose_format(self, path: Path, accept: int | None, records: Sequence[Record]) -> int:
+    def version_of(self, server_id: int) -> str:
+        """The LwM2M version ``server_id`` registered with."""
+        return self.server_versions.get(server_id, self.version)
+
+    def choose_format(self, path: Path, accept: int | None, records: Sequence[Record], server_id: int = 0) -> int:
         """The content format to answer with: the server's Accept, else the best default.
 
         Raises 4.06 when the server asks for a format this version does not allow
         or that cannot carry the target (text for an object instance).
         """
-        allowed = _FORMATS_BY_VERSION.get(self.version, _FORMATS_BY_VERSION["1.2"])
+        version = self.version_of(server_id)
+        allowed = _FORMATS_BY_VERSION.get(version, _FORMATS_BY_VERSION["1.2"])
         single = _is_single_value(path, records, self.registry)
         if accept is not None:
             try:
@@ -260,7 +269,7 @@ class Engine:
             except FormatError:
                 raise OperationError("4.06", f"content format {accept} is not supported") from None
             if chosen.id not in allowed or chosen.kind is not FormatKind.VALUES:
-                raise OperationError("4.06", f"{chosen.media_type} is not offered to LwM2M {self.version} servers")
+                raise OperationError("4.06", f"{chosen.media_type} is not offered to LwM2M {version} servers")
             if chosen.single_value and not single:
                 raise OperationError("4.06", f"{chosen.media_type} cannot carry {path}")
             return chosen.id
@@ -269,7 +278,7 @@ class Engine:
             return formats.OPAQUE if definition and definition.type is DataType.OPAQUE else formats.TEXT
         if self.preferred_format is not None and self.preferred_format in allowed:
             return self.preferred_format
-        return formats.TLV if self.version == "1.0" else formats.SENML_CBOR
+        return formats.TLV if version == "1.0" else formats.SENML_CBOR
 
     # --- Discover ----------------------------------------------------------------------
 
@@ -332,9 +341,10 @@ class Engine:
             fmt = formats.lookup(request.content_format)
         except FormatError:
             raise OperationError("4.15", f"content format {request.content_format} is not supported") from None
-        allowed = _FORMATS_BY_VERSION.get(self.version, _FORMATS_BY_VERSION["1.2"])
+        version = self.version_of(request.server_id)
+        allowed = _FORMATS_BY_VERSION.get(version, _FORMATS_BY_VERSION["1.2"])
         if fmt.kind is FormatKind.VALUES and fmt.id not in allowed:
-            raise OperationError("4.15", f"{fmt.media_type} is not accepted from LwM2M {self.version} servers")
+            raise OperationError("4.15", f"{fmt.media_type} is not accepted from LwM2M {version} servers")
         if fmt.kind is FormatKind.LINKS:
             raise OperationError("4.15", f"{fmt.media_type} carries no values")
         return formats.decode_records(fmt.id, request.payload, path=base, registry=self.registry)

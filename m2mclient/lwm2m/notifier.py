@@ -187,7 +187,7 @@ class Notifier:
             self.cancel(key)
             return
         target = relation.paths[0] if not relation.composite else Path()
-        content_format, payload = self.engine.encode(target, records, relation.accept)
+        content_format, payload = self.engine.encode(target, records, relation.accept, relation.server_id)
         confirmable = observation.confirmable
         relation.send(
             Response("2.05", payload, content_format),

@@ -148,8 +148,9 @@ class ObjectInstance:
             listener(path)
 
     def add_listener(self, listener: ChangeListener) -> None:
-        """Subscribe to change signals (the client does this when the instance is added)."""
-        self._listeners.append(listener)
+        """Subscribe to change signals (the client does this when the instance is added); idempotent."""
+        if listener not in self._listeners:
+            self._listeners.append(listener)
 
     def remove_listener(self, listener: ChangeListener) -> None:
         if listener in self._listeners:
