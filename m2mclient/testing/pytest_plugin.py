@@ -18,8 +18,8 @@ runs its scenario with ``asyncio.run`` (directly or through ``factory.run``)::
                 ...
         asyncio.run(main())
 
-Enable it with ``pytest_plugins = ["m2mclient.testing.pytest_plugin"]`` in a
-root ``conftest.py`` (or by importing ``lwm2m_server`` into a test module).
+Installing m2mclient enables it (a ``pytest11`` entry point), so the fixture is
+simply there in any project's tests.
 """
 
 from __future__ import annotations
