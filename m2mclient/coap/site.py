@@ -74,6 +74,17 @@ class LwM2MSite(coap_resource.Resource, interfaces.ObservableResource):  # type:
         self._identify_server = identify_server
         self._on_request = on_request
         self._background: set[asyncio.Future[object]] = set()
+        self.context: Any = None
+        self._on_delivery_failure: Callable[[], None] | None = None
+        self._failed_remotes: dict[Any, float] = {}
+        #: Retransmission parameters of notifications (None: aiocoap's defaults).
+        self.notification_tuning: type[aiocoap.TransportTuning] | None = None
+
+    def tuning(self, confirmable: bool) -> aiocoap.TransportTuning:
+        """The transport tuning a notification goes out with."""
+        if not confirmable:
+            return aiocoap.Unreliable()
+        return self.notification_tuning() if self.notification_tuning is not None else aiocoap.Reliable()
 
     async def needs_blockwise_assembly(self, request: aiocoap.Message) -> bool:
         # aiocoap reassembles Block1 writes and slices large reads into Block2 for us.
@@ -135,23 +146,110 @@ class LwM2MSite(coap_resource.Resource, interfaces.ObservableResource):  # type:
             return
         if not composite and not self.engine.exists(engine_request.path):
             return
-        key = serverobservation
-
-        def send(response: Response, confirmable: bool) -> None:
-            message = to_message(response)
-            message.transport_tuning = aiocoap.Reliable() if confirmable else aiocoap.Unreliable()
-            serverobservation.trigger(message, is_last=not response.ok)
-
+        channel = _NotificationChannel(self, serverobservation, request)
         self.notifier.start(
-            key,
+            channel,
             paths,
             server_id=engine_request.server_id,
             accept=engine_request.accept,
             query=_attribute_query(engine_request.query),
-            send=send,
+            send=channel.send,
             composite=composite,
         )
-        serverobservation.accept(lambda: self.notifier.cancel(key))
+        serverobservation.accept(channel.ended)
+
+    # --- delivery failures ---------------------------------------------------------------
+
+    def watch_delivery(self, context: aiocoap.Context, on_failure: Callable[[], None]) -> None:
+        """Learn when a confirmable message to the server timed out (aiocoap then ends its observations).
+
+        aiocoap reports an exhausted CON exchange to the token manager's
+        ``dispatch_error``, which stops every exchange with that remote; a RST or
+        the server's own cancel does not pass there. Observations ended that way
+        are kept and their notifications stored until the server answers again.
+        """
+        self.context = context
+        self._on_delivery_failure = on_failure
+        for manager in context.request_interfaces:
+            original = manager.dispatch_error
+
+            def dispatch_error(exception: Exception, remote: Any, original: Any = original) -> None:
+                self._failed_remotes[remote] = asyncio.get_running_loop().time()
+                logger.info("delivery to %s failed: %s", remote, exception)
+                if self._on_delivery_failure is not None:
+                    self._on_delivery_failure()
+                original(exception, remote)
+
+            manager.dispatch_error = dispatch_error
+
+    def failed_recently(self, remote: Any) -> bool:
+        failed_at = self._failed_remotes.get(remote)
+        return failed_at is not None and asyncio.get_running_loop().time() - failed_at < _FAILURE_MEMORY
+
+    def token_interface_for(self, token: bytes, remote: Any) -> Any:
+        """The aiocoap token interface that carried the request with ``token`` from ``remote``."""
+        for manager in getattr(self.context, "request_interfaces", ()):
+            if (token, remote) in getattr(manager, "incoming_requests", {}):
+                return manager.token_interface
+        return None
+
+
+#: How long after a delivery failure an ended observation counts as "lost by the network"
+#: rather than "cancelled by the server" (the stop follows the failure within a loop turn).
+_FAILURE_MEMORY = 5.0
+
+
+class _NotificationChannel:
+    """How one Observe relation's notifications reach the server.
+
+    While aiocoap's observation lives they go through its per-observer trigger
+    (it numbers them and handles RST). When a confirmable notification timed out,
+    aiocoap has ended the observation although the server still holds it, so the
+    channel sends the same way aiocoap would, on the original token with the next
+    Observe number, straight to the token interface.
+    """
+
+    def __init__(self, site: LwM2MSite, serverobservation: Any, request: aiocoap.Message):
+        self.site = site
+        self.serverobservation = serverobservation
+        self.token = request.token
+        self.remote = request.remote
+        self.request = request
+        self.token_interface = site.token_interface_for(request.token, request.remote)
+        self.attached = True
+        self.sequence = 0  # aiocoap numbers the Observe response 0 and each trigger after it +1
+
+    def send(self, response: Response, confirmable: bool) -> None:
+        message = to_message(response)
+        message.transport_tuning = self.site.tuning(confirmable)
+        self.sequence += 1
+        route = "trigger" if self.attached else "token interface"
+        logger.debug("notification %d (%s) via the %s", self.sequence, response.code, route)
+        if self.attached:
+            self.serverobservation.trigger(message, is_last=not response.ok)
+            return
+        if self.token_interface is None:
+            logger.warning("cannot deliver a notification of a lost observation: no token interface")
+            return
+        message.token = self.token
+        message.remote = self.remote.as_response_address()
+        message.request = self.request
+        if response.ok:
+            message.opt.observe = self.sequence
+        self.token_interface.send_message(message, self._reset)
+
+    def _reset(self) -> None:
+        # The server answered a notification with RST: it no longer wants it (RFC 7641 §3.6).
+        self.site.notifier.cancel(self)
+
+    def ended(self) -> None:
+        """aiocoap ended the observation: a server cancel, or a delivery failure to keep through."""
+        failed = self.site.failed_recently(self.remote)
+        logger.debug("aiocoap ended the observation (delivery failed recently: %s)", failed)
+        if self.site.failed_recently(self.remote):
+            self.attached = False
+            return
+        self.site.notifier.cancel(self)
 
 
 def _int_or_none(value: object) -> int | None:

@@ -36,7 +36,7 @@ from m2mclient.lwm2m.formats import Record
 from m2mclient.lwm2m.model import Path
 from m2mclient.lwm2m.notifier import Notifier
 from m2mclient.lwm2m.objects.base import LwM2MObject, ObjectInstance
-from m2mclient.lwm2m.objects.server import ServerSettings, server_config
+from m2mclient.lwm2m.objects.server import ServerSettings, binding_for_uri, server_config
 from m2mclient.lwm2m.registration import (
     Deregistered,
     Registered,
@@ -136,7 +136,9 @@ class _ServerSession:
             identify_server=lambda _remote: self.server_id,
             on_request=self._on_request,
         )
+        site.notification_tuning = self.client.notification_tuning
         self.context = await create_endpoint(site, self.uri, bind=self.client.bind)
+        site.watch_delivery(self.context, self._delivery_failed)
         self.machine.start(self.client.clock())
         self.task = asyncio.create_task(self._run(), name=f"lwm2m-registration-{self.server_id}")
 
@@ -150,6 +152,13 @@ class _ServerSession:
                 self.task.cancel()
         if self.context is not None:
             await self.context.shutdown()
+
+    def _delivery_failed(self) -> None:
+        # Hold notifications and find out with an Update whether the server is back (§6.4.4).
+        self.client.notifier.server_unreachable(self.server_id)
+        if self.machine.state is RegistrationState.REGISTERED:
+            self.machine.trigger_update(self.client.clock())
+        self.wake.set()
 
     def settings_changed(self) -> None:
         self.settings = ServerSettings.from_instance(self.server)
@@ -215,10 +224,15 @@ class _ServerSession:
             # A fresh registration: the server forgot this client, so its old observations are void.
             self.client.notifier.cancel_server(self.server_id)
             self.client.engine.server_versions[self.server_id] = event.version
+            self.client.notifier.server_reachable(self.server_id)
             self.registered.set()
         elif isinstance(event, Updated):
+            self.client.notifier.server_reachable(self.server_id)
             self.registered.set()
-        elif isinstance(event, (Deregistered, RegistrationFailed)):
+        elif isinstance(event, RegistrationFailed):
+            self.client.notifier.server_unreachable(self.server_id)
+            self.registered.clear()
+        elif isinstance(event, Deregistered):
             self.registered.clear()
 
 
@@ -232,6 +246,10 @@ class LwM2MClient:
 
     ``clock`` (monotonic seconds) drives registration and notification timing;
     tests inject a fake one and call :meth:`poke` after moving it.
+    ``notification_tuning`` (an ``aiocoap.Reliable`` subclass) sets how confirmable
+    notifications are retransmitted; when one still is not acknowledged the server
+    counts as unreachable, notifications are stored (if /1/x/6 says so) and
+    delivered, oldest first, once an Update gets through.
     """
 
     def __init__(
@@ -250,6 +268,7 @@ class LwM2MClient:
         bind: tuple[str, int] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        notification_tuning: type[aiocoap.TransportTuning] | None = None,
     ):
         if not endpoint:
             raise ValueValidationError("the endpoint client name must not be empty")
@@ -260,6 +279,7 @@ class LwM2MClient:
         self.bind = bind
         self.clock = clock
         self.wall_clock = wall_clock
+        self.notification_tuning = notification_tuning
         self.objects: dict[int, LwM2MObject] = {}
         if server_uri is not None:
             security, server = server_config(server_uri, lifetime=lifetime, binding=binding, queue_mode=queue_mode)
@@ -269,7 +289,8 @@ class LwM2MClient:
         if DEVICE not in self.objects:
             from m2mclient.lwm2m.objects.device import DeviceObject
 
-            modes = binding or "U"
+            # Supported Binding and Modes (/3/0/16) names the binding we register with: T over coap+tcp://.
+            modes = binding or (binding_for_uri(server_uri) if server_uri is not None else "U")
             self._add(DeviceObject(binding_modes=modes + ("Q" if queue_mode and "Q" not in modes else "")))
         for object_id in (SECURITY, SERVER):
             if object_id not in self.objects:
@@ -284,6 +305,7 @@ class LwM2MClient:
             preferred_format=preferred_format,
         )
         self.notifier = Notifier(self.engine, clock=clock, server_defaults=self._server_defaults)
+        self.notifier.storing = self._notification_storing
         self.notifier.on_started.append(lambda key, paths: self.emit(ObserveStarted(self._server_of(key), paths)))
         self.notifier.on_cancelled.append(lambda key, paths: self.emit(ObserveCancelled(self._server_of(key), paths)))
         self._listeners: list[tuple[type | None, Callable[[Any], None]]] = []
@@ -342,6 +364,12 @@ class LwM2MClient:
                 return settings.default_pmin, settings.default_pmax
         return None, None
 
+    def _notification_storing(self, server_id: int) -> bool:
+        for session in self._sessions:
+            if session.server_id == server_id:
+                return ServerSettings.from_instance(session.server).notification_storing
+        return True
+
     def _server_of(self, key: object) -> int:
         relation = self.notifier._relations.get(key)
         return relation.server_id if relation is not None else 0
@@ -390,6 +418,7 @@ class LwM2MClient:
         for session in self._sessions:
             await session.open()
         self._notifier_task = asyncio.create_task(self.notifier.run(), name="lwm2m-notifier")
+        self._notifier_task.add_done_callback(_log_crash)
 
     def _hook_server_executes(self, session: _ServerSession) -> None:
         def update_trigger(_arguments: str | None) -> None:
@@ -464,7 +493,8 @@ class LwM2MClient:
             raise SendError(f"server {session.server_id} has Mute Send (/1/x/23) set")
         if not session.registered.is_set() or session.context is None:
             raise SendError(f"not registered with server {session.server_id}")
-        now = self.wall_clock()
+        # SenML stamps each value; LwM2M CBOR has no time field (encoding a timestamped record there fails).
+        now = self.wall_clock() if fmt.timestamps else None
         records = [Record(r.path, r.value, now) for p in paths for r in self.engine.read(Path.parse(p))]
         payload = formats.encode(fmt.id, records, path="/", registry=self.registry)
         message = aiocoap.Message(code=aiocoap.POST, uri=session._base_uri(), payload=payload)
@@ -479,3 +509,9 @@ class LwM2MClient:
             if server_id is None or session.server_id == server_id:
                 return session
         raise SendError(f"no running session for server {server_id}" if server_id else "the client is not started")
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    """A background task must never die silently: observers would simply stop hearing from us."""
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("%s stopped", task.get_name(), exc_info=task.exception())

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from m2mclient.lwm2m.attributes import NotificationAttributes, parse_write_attributes
 from m2mclient.lwm2m.engine import Engine, Response
@@ -33,6 +33,12 @@ NotificationSink = Callable[[Response, bool], None]
 ServerDefaults = Callable[[int], tuple[int | None, int | None]]
 
 
+#: Notifications kept per relation while its server is unreachable; beyond this the
+#: oldest go (a device offline for days must not run out of memory; the newest
+#: values matter most to a server catching up).
+MAX_STORED_PER_RELATION = 64
+
+
 @dataclass
 class _Relation:
     server_id: int
@@ -40,6 +46,8 @@ class _Relation:
     accept: int | None
     send: NotificationSink
     composite: bool
+    last_sent: tuple[Response, bool] | None = None
+    stored: list[tuple[Response, bool]] = field(default_factory=list)
 
 
 class Notifier:
@@ -65,6 +73,9 @@ class Notifier:
         self._relations: dict[Hashable, _Relation] = {}
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._offline: set[int] = set()
+        #: Whether a server wants notifications stored while it is unreachable (/1/x/6).
+        self.storing: Callable[[int], bool] = lambda _server_id: True
         self.on_started: list[Callable[[Hashable, tuple[Path, ...]], None]] = []
         self.on_cancelled: list[Callable[[Hashable, tuple[Path, ...]], None]] = []
 
@@ -115,6 +126,51 @@ class Notifier:
         """End every relation of a server (it de-registered or registered anew)."""
         for key in [k for k, r in self._relations.items() if r.server_id == server_id]:
             self.cancel(key)
+
+    # --- reachability (notification storing, Core 1.2 §6.4.4 and /1/x/6) -------------------
+
+    def server_unreachable(self, server_id: int) -> None:
+        """Delivery to ``server_id`` failed: hold its notifications until :meth:`server_reachable`.
+
+        The last notification of each relation may be the one that was lost, so it
+        is stored again (a duplicate value is better than a lost one).
+        """
+        if server_id in self._offline:
+            return
+        self._offline.add(server_id)
+        storing = self.storing(server_id)
+        for relation in self._relations.values():
+            if relation.server_id == server_id and relation.last_sent is not None and storing:
+                self._store(relation, relation.last_sent)
+        logger.info("server %d unreachable: notifications are %s", server_id, "stored" if storing else "dropped")
+
+    def server_reachable(self, server_id: int) -> None:
+        """The server answered again: deliver what was stored, oldest first."""
+        if server_id not in self._offline:
+            return
+        self._offline.discard(server_id)
+        for relation in list(self._relations.values()):
+            if relation.server_id != server_id:
+                continue
+            stored, relation.stored = relation.stored, []
+            for response, confirmable in stored:
+                relation.send(response, confirmable)
+            if stored:
+                logger.info("delivered %d stored notification(s) of %s", len(stored), relation.paths[0])
+        self._wake.set()
+
+    def reachable(self, server_id: int) -> bool:
+        """False from a failed delivery to ``server_id`` until it answers again."""
+        return server_id not in self._offline
+
+    def stored_count(self, server_id: int) -> int:
+        """How many notifications wait for ``server_id`` to be reachable again."""
+        return sum(len(r.stored) for r in self._relations.values() if r.server_id == server_id)
+
+    @staticmethod
+    def _store(relation: _Relation, notification: tuple[Response, bool]) -> None:
+        relation.stored.append(notification)
+        del relation.stored[:-MAX_STORED_PER_RELATION]
 
     def attributes_changed(self, server_id: int, path: Path) -> None:
         """Write-Attributes on ``path`` by ``server_id``: refresh the relations it governs."""
@@ -189,10 +245,16 @@ class Notifier:
         target = relation.paths[0] if not relation.composite else Path()
         content_format, payload = self.engine.encode(target, records, relation.accept, relation.server_id)
         confirmable = observation.confirmable
-        relation.send(
+        notification = (
             Response("2.05", payload, content_format),
             self.confirmable_default if confirmable is None else confirmable,
         )
+        if relation.server_id in self._offline:
+            if self.storing(relation.server_id):
+                self._store(relation, notification)
+        else:
+            relation.send(*notification)
+            relation.last_sent = notification
         self._observations.notified(now, key, self._single_value(observation.path, records))
 
     def _read(self, relation: _Relation) -> list[Record]:
