@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from m2mclient.errors import FormatError, PathError, ValueValidationError
 from m2mclient.lwm2m import formats
+from m2mclient.lwm2m.access import AccessControl, Operation
 from m2mclient.lwm2m.attributes import AttributeStore, InvalidAttributesError, parse_write_attributes
 from m2mclient.lwm2m.formats import FormatKind, Link, Record
 from m2mclient.lwm2m.model import DataType, Path, PathLevel, ResourceDefinition, Value
@@ -135,6 +136,8 @@ class Engine:
         #: The LwM2M version each server registered with, by Short Server ID (after a
         #: 4.12 fallback a 1.0 server must get TLV, not SenML); others use ``version``.
         self.server_versions: dict[int, str] = {}
+        #: Object 2 access control; active only while more than one server is configured.
+        self.access = AccessControl(self.objects)
         self.preferred_format = preferred_format
 
     # --- the one entry point ----------------------------------------------------
@@ -204,13 +207,20 @@ class Engine:
 
     # --- Read ------------------------------------------------------------------------
 
-    def read(self, path: Path) -> list[Record]:
-        """The readable values at or under ``path``, as records (Read, Observe, Send)."""
+    def read(self, path: Path, server_id: int | None = None) -> list[Record]:
+        """The readable values at or under ``path``, as records (Read, Observe, Send).
+
+        With a ``server_id``, an object-level read holds only the instances that
+        server may read (Access Control, when several servers are configured).
+        """
         if path.level is PathLevel.ROOT:
             raise not_allowed("Read of the root path; use Read-Composite")
         obj = self.object(path.object_id)
         if path.level is PathLevel.OBJECT:
-            return [record for instance in obj for record in self._read_instance(instance)]
+            visible = self._visible(obj, server_id)
+            return [
+                record for instance in obj if instance.instance_id in visible for record in self._read_instance(instance)
+            ]
         instance = self.instance(path)
         if path.level is PathLevel.INSTANCE:
             return self._read_instance(instance)
@@ -229,6 +239,11 @@ class Engine:
                 raise not_found(f"resource instance {path}")
         return records
 
+    def _visible(self, obj: LwM2MObject, server_id: int | None, operation: Operation = Operation.READ) -> set[int]:
+        if server_id is None or not self.access.active:
+            return set(obj.instances)
+        return self.access.visible_instances(server_id, obj.id, operation)
+
     def _read_instance(self, instance: ObjectInstance) -> list[Record]:
         records = []
         for resource_id in instance.resource_ids():
@@ -239,7 +254,9 @@ class Engine:
         return records
 
     def _read(self, request: Request) -> Response:
-        records = self.read(request.path)
+        operation = Operation.OBSERVE if request.observe == 0 else Operation.READ
+        self.access.check(request.server_id, operation, request.path)
+        records = self.read(request.path, request.server_id)
         content_format, payload = self.encode(request.path, records, request.accept, request.server_id)
         return Response("2.05", payload, content_format)
 
@@ -287,6 +304,7 @@ class Engine:
         depth = _query_int(request.query, "depth")
         if path.level is PathLevel.ROOT or path.level is PathLevel.RESOURCE_INSTANCE:
             raise not_allowed(f"Discover of {path}")
+        self.access.check(request.server_id, Operation.DISCOVER, path)
         links = self.discover(path, request.server_id, depth)
         return Response("2.05", formats.encode_links(links), formats.LINK_FORMAT)
 
@@ -301,7 +319,8 @@ class Engine:
             if obj.definition.version != "1.0":
                 params.insert(0, ("ver", obj.definition.version))
             links.append(Link(str(path), tuple(params)))
-            instances = list(obj)
+            visible = self._visible(obj, server_id, Operation.DISCOVER)
+            instances = [instance for instance in obj if instance.instance_id in visible]
         else:
             instances = [self.instance(path)]
         for instance in instances:
@@ -354,6 +373,7 @@ class Engine:
         if path.level < PathLevel.INSTANCE:
             raise not_allowed(f"Write to {path}")
         instance = self.instance(path)
+        self.access.check(request.server_id, Operation.WRITE, path)
         if path.level >= PathLevel.RESOURCE:
             # The target's own rights decide before its payload is even looked at.
             target = self.resource_definition(path)
@@ -411,6 +431,7 @@ class Engine:
             raise not_allowed("Write-Attributes on the root path")
         if not self.exists(path) and not (path.level <= PathLevel.INSTANCE and self._container_exists(path)):
             raise not_found(str(path))
+        self.access.check(request.server_id, Operation.WRITE_ATTRIBUTES, path)
         update = parse_write_attributes(request.query)
         definition = self.registry.resource(path) if path.level >= PathLevel.RESOURCE else None
         self.attributes.apply(
@@ -446,6 +467,7 @@ class Engine:
 
     def _execute(self, request: Request) -> Response:
         instance = self.instance(request.path)
+        self.access.check(request.server_id, Operation.EXECUTE, request.path)
         arguments: str | None = None
         if request.payload:
             try:
@@ -462,6 +484,7 @@ class Engine:
         obj = self.object(request.path.object_id)
         if not obj.allow_create:
             raise not_allowed(f"servers may not create instances of object {obj.id}")
+        self.access.check(request.server_id, Operation.CREATE, request.path)
         records = self._decode_create_payload(request, obj)
         instance_ids = {r.path.instance_id for r in records}
         if len(instance_ids) > 1:
@@ -484,6 +507,8 @@ class Engine:
         for resource_id, content in plan.items():
             instance.write_resource(resource_id, content, replace=True)
         obj.add(instance)
+        # The creating server owns the new instance (an Access Control instance says so).
+        self.access.on_created(request.server_id, instance.path)
         return Response("2.01", location_path=(str(obj.id), str(instance_id)))
 
     def _decode_create_payload(self, request: Request, obj: LwM2MObject) -> list[Record]:
@@ -523,8 +548,11 @@ class Engine:
         self.instance(path)
         if not obj.allow_delete:
             raise not_allowed(f"servers may not delete instances of object {obj.id}")
+        self.access.check(request.server_id, Operation.DELETE, path)
         obj.remove(path.instance_id or 0)
         self.attributes.forget(path)
+        for access_path in self.access.on_deleted(path):
+            self.attributes.forget(access_path)
         return Response("2.02")
 
     # --- Composite -------------------------------------------------------------------------
@@ -533,7 +561,7 @@ class Engine:
         if request.path.level is not PathLevel.ROOT:
             raise not_allowed("Read-Composite is sent to the root path")
         paths = self.composite_paths(request)
-        records = self.read_composite(paths)
+        records = self.read_composite(paths, request.server_id)
         content_format = request.accept if request.accept is not None else formats.SENML_CBOR
         if content_format not in _COMPOSITE_FORMATS:
             raise OperationError("4.06", f"content format {content_format} cannot carry a composite read")
@@ -548,12 +576,16 @@ class Engine:
             raise OperationError("4.15", f"content format {request.content_format} cannot list paths")
         return formats.decode_paths(request.content_format, request.payload)
 
-    def read_composite(self, paths: Sequence[Path]) -> list[Record]:
+    def read_composite(self, paths: Sequence[Path], server_id: int | None = None) -> list[Record]:
         """Values for each path that exists (absent paths are left out, as Leshan and Anjay do)."""
         records: dict[tuple[Path, float | None], Record] = {}
         for path in paths:
             try:
-                found = self.read(path) if path.level is not PathLevel.ROOT else self._read_everything()
+                if path.level is PathLevel.ROOT:
+                    found = self._read_everything(server_id)
+                else:
+                    self.access.check(server_id, Operation.READ, path)
+                    found = self.read(path, server_id)
             except OperationError as exc:
                 if exc.code == "4.04":
                     continue
@@ -562,12 +594,13 @@ class Engine:
                 records[(record.path, record.time)] = record
         return [records[key] for key in sorted(records, key=lambda k: k[0])]
 
-    def _read_everything(self) -> list[Record]:
+    def _read_everything(self, server_id: int | None) -> list[Record]:
         return [
             record
             for object_id, obj in sorted(self.objects.items())
             if object_id not in BOOTSTRAP_ONLY_OBJECTS
             for instance in obj
+            if instance.instance_id in self._visible(obj, server_id)
             for record in self._read_instance(instance)
         ]
 
@@ -580,6 +613,7 @@ class Engine:
             if record.path.object_id in BOOTSTRAP_ONLY_OBJECTS:
                 raise OperationError("4.01", f"object {record.path.object_id} is only for the bootstrap server")
             instance = self.instance(record.path)
+            self.access.check(request.server_id, Operation.WRITE, record.path)
             plan = self._plan_writes([record])
             _, existing = plans.setdefault(instance.path, (instance, {}))
             for resource_id, content in plan.items():

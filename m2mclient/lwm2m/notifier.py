@@ -105,7 +105,9 @@ class Notifier:
         target = paths[0] if len(paths) == 1 else Path()
         attributes = own.merged_over(self._effective(server_id, target))
         value = self._value(target) if not composite else None
-        observation = Observation(target, attributes, self._kind(target), now=now, value=value)
+        observation = Observation(
+            target, attributes, self._kind(target), now=now, value=value, composite_paths=tuple(paths) if composite else ()
+        )
         self._observations.add(key, observation)
         self._relations[key] = _Relation(server_id, tuple(paths), accept, send, composite)
         logger.info("observe %s by server %d (%s)", ", ".join(map(str, paths)), server_id, attributes.to_query())
@@ -259,8 +261,8 @@ class Notifier:
 
     def _read(self, relation: _Relation) -> list[Record]:
         if relation.composite:
-            return self.engine.read_composite(relation.paths)
-        return self.engine.read(relation.paths[0])
+            return self.engine.read_composite(relation.paths, relation.server_id)
+        return self.engine.read(relation.paths[0], relation.server_id)
 
     def _end_removed(self, key: Hashable) -> None:
         relation = self._relations.get(key)

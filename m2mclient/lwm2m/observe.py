@@ -115,8 +115,11 @@ class Observation:
         *,
         now: float,
         value: Value | None = None,
+        composite_paths: tuple[Path, ...] = (),
     ):
         self.path = path
+        #: For Observe-Composite: the paths it covers (``path`` is then the root).
+        self.composite_paths = composite_paths
         self.kind = kind
         self.attributes = attributes
         self._last_notified_at = now
@@ -363,7 +366,11 @@ class ObservationSet(Generic[K]):
           asks the engine for a sample, since only the engine can read the target's value.
         """
         for observation in self._observations.values():
-            if observation.path == path:
+            if observation.composite_paths:
+                # An Observe-Composite hears only about its own paths (and what lies below them).
+                if any(p.is_prefix_of(path) or path.is_prefix_of(p) for p in observation.composite_paths):
+                    observation.value_changed(now, None)
+            elif observation.path == path:
                 observation.value_changed(now, value)
             elif observation.path.is_prefix_of(path):
                 observation.value_changed(now, None)
