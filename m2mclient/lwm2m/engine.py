@@ -218,9 +218,8 @@ class Engine:
         obj = self.object(path.object_id)
         if path.level is PathLevel.OBJECT:
             visible = self._visible(obj, server_id)
-            return [
-                record for instance in obj if instance.instance_id in visible for record in self._read_instance(instance)
-            ]
+            instances = [instance for instance in obj if instance.instance_id in visible]
+            return [record for instance in instances for record in self._read_instance(instance)]
         instance = self.instance(path)
         if path.level is PathLevel.INSTANCE:
             return self._read_instance(instance)

@@ -105,9 +105,8 @@ class Notifier:
         target = paths[0] if len(paths) == 1 else Path()
         attributes = own.merged_over(self._effective(server_id, target))
         value = self._value(target) if not composite else None
-        observation = Observation(
-            target, attributes, self._kind(target), now=now, value=value, composite_paths=tuple(paths) if composite else ()
-        )
+        covered = tuple(paths) if composite else ()
+        observation = Observation(target, attributes, self._kind(target), now=now, value=value, composite_paths=covered)
         self._observations.add(key, observation)
         self._relations[key] = _Relation(server_id, tuple(paths), accept, send, composite)
         logger.info("observe %s by server %d (%s)", ", ".join(map(str, paths)), server_id, attributes.to_query())
