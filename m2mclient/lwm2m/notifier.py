@@ -196,12 +196,18 @@ class Notifier:
         if self._loop is not None and _running_loop() is not self._loop:
             self._loop.call_soon_threadsafe(self.changed, path)
             return
-        if not self._relations:
+        if not self._observations.interested(path):
+            return  # nobody observes it: do not even read it
+        try:
+            records = self.engine.read(path) if path.level is not PathLevel.ROOT else []
+        except OperationError:
+            # The target is gone (instance deleted, resource unset): end its relations with 4.04.
+            for key in self._observations.cancel_path_prefix(path):
+                self._end_removed(key)
+            self._wake.set()
             return
-        value = self._value(path) if path.level is PathLevel.RESOURCE else None
+        value = self._single_value(path, records) if path.level is PathLevel.RESOURCE else None
         self._observations.changed(self.clock(), path, value)
-        for key in self._observations.cancel_path_prefix(path) if not self.engine.exists(path) else []:
-            self._end_removed(key)
         self._wake.set()
 
     def poll(self) -> None:

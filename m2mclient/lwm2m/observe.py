@@ -337,11 +337,41 @@ class ObservationSet(Generic[K]):
 
     def __init__(self) -> None:
         self._observations: dict[K, Observation] = {}
+        # Indexes so a change costs a few lookups, not a scan of every observation
+        # (a device may hold a thousand relations; bench/lwm2m.py measures it).
+        self._at: dict[Path, dict[K, None]] = {}  # observations of exactly this path
+        self._below: dict[Path, dict[K, None]] = {}  # observations strictly below this path
+        self._composite: dict[K, None] = {}
 
     def add(self, key: K, observation: Observation) -> None:
         """Track ``observation``; an Observe with a key already in use replaces it (RFC 7641 §4.1)."""
-        self._observations.pop(key, None)
+        self.cancel(key)
         self._observations[key] = observation
+        if observation.composite_paths:
+            self._composite[key] = None
+            return
+        self._at.setdefault(observation.path, {})[key] = None
+        for depth in range(len(observation.path)):
+            self._below.setdefault(Path(observation.path.ids[:depth]), {})[key] = None
+
+    def _unindex(self, key: K, observation: Observation) -> None:
+        self._composite.pop(key, None)
+        for index, paths in (
+            (self._at, [observation.path]),
+            (self._below, [Path(observation.path.ids[:depth]) for depth in range(len(observation.path))]),
+        ):
+            for path in paths:
+                keys = index.get(path)
+                if keys is not None:
+                    keys.pop(key, None)
+                    if not keys:
+                        del index[path]
+
+    def interested(self, path: Path) -> bool:
+        """Whether any observation would hear of a change at ``path`` (skip reading it otherwise)."""
+        if self._composite or path in self._below:
+            return True
+        return any(Path(path.ids[:depth]) in self._at for depth in range(len(path) + 1))
 
     def get(self, key: K) -> Observation | None:
         """The observation under ``key``, if any."""
@@ -365,17 +395,18 @@ class ObservationSet(Generic[K]):
         * one of a target below ``path`` (``path`` is an instance written as a whole)
           asks the engine for a sample, since only the engine can read the target's value.
         """
-        for observation in self._observations.values():
-            if observation.composite_paths:
-                # An Observe-Composite hears only about its own paths (and what lies below them).
-                if any(p.is_prefix_of(path) or path.is_prefix_of(p) for p in observation.composite_paths):
-                    observation.value_changed(now, None)
-            elif observation.path == path:
-                observation.value_changed(now, value)
-            elif observation.path.is_prefix_of(path):
+        for key in self._at.get(path, ()):
+            self._observations[key].value_changed(now, value)
+        for depth in range(len(path)):
+            for key in self._at.get(Path(path.ids[:depth]), ()):
+                self._observations[key].value_changed(now, None)
+        for key in self._below.get(path, ()):
+            self._observations[key].request_sample()
+        for key in self._composite:
+            # An Observe-Composite hears only about its own paths (and what lies below them).
+            observation = self._observations[key]
+            if any(p.is_prefix_of(path) or path.is_prefix_of(p) for p in observation.composite_paths):
                 observation.value_changed(now, None)
-            elif path.is_prefix_of(observation.path):
-                observation.request_sample()
 
     def due(self, now: float) -> list[K]:
         """Keys of the observations that should notify at ``now``."""
@@ -404,16 +435,23 @@ class ObservationSet(Generic[K]):
 
     def cancel(self, key: K) -> Observation | None:
         """Stop tracking ``key`` (Cancel Observation, a RST, or the server deregistered); returns it."""
-        return self._observations.pop(key, None)
+        observation = self._observations.pop(key, None)
+        if observation is not None:
+            self._unindex(key, observation)
+        return observation
 
     def cancel_path_prefix(self, path: Path) -> list[K]:
         """Stop every observation of ``path`` or below (the instance was deleted); returns their keys.
 
         The engine ends those relations with a 4.04 notification (RFC 7641 §3.2).
         """
-        keys = [key for key, observation in self._observations.items() if path.is_prefix_of(observation.path)]
+        keys = [
+            key
+            for key, observation in self._observations.items()
+            if path.is_prefix_of(observation.path) and not observation.composite_paths
+        ]
         for key in keys:
-            del self._observations[key]
+            self.cancel(key)
         return keys
 
     def reconfigure(self, path: Path, resolve: Callable[[K, Path], NotificationAttributes | None]) -> list[K]:
