@@ -75,7 +75,7 @@ class LwM2MSite(coap_resource.Resource, interfaces.ObservableResource):  # type:
         self._on_request = on_request
         self._background: set[asyncio.Future[object]] = set()
         self.context: Any = None
-        self._on_delivery_failure: Callable[[], None] | None = None
+        self._on_delivery_failure: Callable[[Any], None] | None = None
         self._failed_remotes: dict[Any, float] = {}
         #: Retransmission parameters of notifications (None: aiocoap's defaults).
         self.notification_tuning: type[aiocoap.TransportTuning] | None = None
@@ -160,7 +160,7 @@ class LwM2MSite(coap_resource.Resource, interfaces.ObservableResource):  # type:
 
     # --- delivery failures ---------------------------------------------------------------
 
-    def watch_delivery(self, context: aiocoap.Context, on_failure: Callable[[], None]) -> None:
+    def watch_delivery(self, context: aiocoap.Context, on_failure: Callable[[Any], None]) -> None:
         """Learn when a confirmable message to the server timed out (aiocoap then ends its observations).
 
         aiocoap reports an exhausted CON exchange to the token manager's
@@ -177,7 +177,7 @@ class LwM2MSite(coap_resource.Resource, interfaces.ObservableResource):  # type:
                 self._failed_remotes[remote] = asyncio.get_running_loop().time()
                 logger.info("delivery to %s failed: %s", remote, exception)
                 if self._on_delivery_failure is not None:
-                    self._on_delivery_failure()
+                    self._on_delivery_failure(remote)
                 original(exception, remote)
 
             manager.dispatch_error = dispatch_error

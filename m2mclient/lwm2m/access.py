@@ -543,11 +543,11 @@ def _read_entry(instance: ObjectInstance) -> AccessControlEntry | None:
     """An Access Control instance's values, or ``None`` when a mandatory one is missing or not an integer."""
     values: dict[int, int] = {}
     for resource_id in (OBJECT_ID, OBJECT_INSTANCE_ID, OWNER):
-        value = _read(instance, resource_id)
+        value = instance.get_or(resource_id)
         if not isinstance(value, int) or isinstance(value, bool):
             return None
         values[resource_id] = value
-    raw_acl = _read(instance, ACL)
+    raw_acl = instance.get_or(ACL)
     acl: dict[int, int] = {}
     if isinstance(raw_acl, dict):
         acl = {sid: mask for sid, mask in raw_acl.items() if isinstance(mask, int) and not isinstance(mask, bool)}
@@ -558,15 +558,6 @@ def _read_entry(instance: ObjectInstance) -> AccessControlEntry | None:
         acl=acl,
         owner=values[OWNER],
     )
-
-
-def _read(instance: ObjectInstance, resource_id: int) -> object:
-    if not instance.has_resource(resource_id):
-        return None
-    try:
-        return instance.read_resource(resource_id)
-    except OperationError:
-        return None
 
 
 def _describe(rights: AccessRight) -> str:

@@ -39,6 +39,7 @@ from m2mclient.lwm2m.objects.base import LwM2MObject, ObjectInstance
 from m2mclient.lwm2m.objects.server import ServerSettings, binding_for_uri, server_config
 from m2mclient.lwm2m.registration import (
     Deregistered,
+    Disabled,
     Registered,
     RegistrationFailed,
     RegistrationMachine,
@@ -108,6 +109,7 @@ class _ServerSession:
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
         self.registered = asyncio.Event()
+        self.server_remote: Any = None  # the server's address, as aiocoap answered from it
 
     def _registration_settings(self) -> RegistrationSettings:
         retry = RetryPolicy(
@@ -116,10 +118,14 @@ class _ServerSession:
             sequence_delay=self.settings.communication_sequence_delay_timer,
             sequence_count=self.settings.communication_sequence_retry_count,
         )
+        # LwM2M 1.0 has only the U and S bindings (U, UQ, S, SQ, US, UQS): a TCP, MQTT, HTTP or
+        # Non-IP account cannot register as 1.0, so a 4.12 must not make it fall back that far.
+        fallback = ("1.1", "1.0") if set(self.settings.transports) <= {"U", "S"} else ("1.1",)
         return RegistrationSettings(
             endpoint=self.client.endpoint,
             lifetime=self.settings.lifetime,
             binding=self.settings.transports,
+            version_fallback=fallback,
             queue_mode=self.settings.queue_mode,
             lwm2m_version=self.client.version,
             retry=self.client.retry or retry,
@@ -153,7 +159,11 @@ class _ServerSession:
         if self.context is not None:
             await self.context.shutdown()
 
-    def _delivery_failed(self) -> None:
+    def _delivery_failed(self, remote: Any) -> None:
+        # Only the server's own address counts: a CoAP tool that asked us something and went
+        # away before our answer says nothing about whether the server is reachable.
+        if not _same_remote(remote, self.server_remote):
+            return
         # Hold notifications and find out with an Update whether the server is back (§6.4.4).
         self.client.notifier.server_unreachable(self.server_id)
         if self.machine.state is RegistrationState.REGISTERED:
@@ -202,6 +212,7 @@ class _ServerSession:
         except (aiocoap.error.Error, asyncio.TimeoutError, OSError) as exc:
             events = self.machine.on_failure(self.client.clock(), f"{type(exc).__name__}: {exc}")
         else:
+            self.server_remote = response.remote
             code = response.code.dotted
             events = self.machine.on_response(self.client.clock(), code, tuple(response.opt.location_path))
         for event in events:
@@ -232,7 +243,7 @@ class _ServerSession:
         elif isinstance(event, RegistrationFailed):
             self.client.notifier.server_unreachable(self.server_id)
             self.registered.clear()
-        elif isinstance(event, Deregistered):
+        elif isinstance(event, (Deregistered, Disabled)):
             self.registered.clear()
 
 
@@ -306,8 +317,8 @@ class LwM2MClient:
         )
         self.notifier = Notifier(self.engine, clock=clock, server_defaults=self._server_defaults)
         self.notifier.storing = self._notification_storing
-        self.notifier.on_started.append(lambda key, paths: self.emit(ObserveStarted(self._server_of(key), paths)))
-        self.notifier.on_cancelled.append(lambda key, paths: self.emit(ObserveCancelled(self._server_of(key), paths)))
+        self.notifier.on_started.append(lambda server_id, paths: self.emit(ObserveStarted(server_id, paths)))
+        self.notifier.on_cancelled.append(lambda server_id, paths: self.emit(ObserveCancelled(server_id, paths)))
         self._listeners: list[tuple[type | None, Callable[[Any], None]]] = []
         self._sessions: list[_ServerSession] = []
         self._notifier_task: asyncio.Task[None] | None = None
@@ -369,10 +380,6 @@ class LwM2MClient:
             if session.server_id == server_id:
                 return ServerSettings.from_instance(session.server).notification_storing
         return True
-
-    def _server_of(self, key: object) -> int:
-        relation = self.notifier._relations.get(key)
-        return relation.server_id if relation is not None else 0
 
     # --- events ---------------------------------------------------------------------------
 
@@ -493,6 +500,8 @@ class LwM2MClient:
             raise SendError(f"server {session.server_id} has Mute Send (/1/x/23) set")
         if not session.registered.is_set() or session.context is None:
             raise SendError(f"not registered with server {session.server_id}")
+        if session.machine.registered_version == "1.0":
+            raise SendError(f"server {session.server_id} speaks LwM2M 1.0, which has no Send operation")
         # SenML stamps each value; LwM2M CBOR has no time field (encoding a timestamped record there fails).
         now = self.wall_clock() if fmt.timestamps else None
         records = [Record(r.path, r.value, now) for p in paths for r in self.engine.read(Path.parse(p))]
@@ -515,3 +524,13 @@ def _log_crash(task: asyncio.Task[None]) -> None:
     """A background task must never die silently: observers would simply stop hearing from us."""
     if not task.cancelled() and task.exception() is not None:
         logger.error("%s stopped", task.get_name(), exc_info=task.exception())
+
+
+def _same_remote(a: Any, b: Any) -> bool:
+    """aiocoap addresses compare only with their own kind (a UDP address raises on a TCP one)."""
+    if a is None or b is None or type(a) is not type(b):
+        return False
+    try:
+        return bool(a == b)
+    except Exception:  # an address type whose __eq__ assumes its own kind
+        return False

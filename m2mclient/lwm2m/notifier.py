@@ -76,8 +76,9 @@ class Notifier:
         self._offline: set[int] = set()
         #: Whether a server wants notifications stored while it is unreachable (/1/x/6).
         self.storing: Callable[[int], bool] = lambda _server_id: True
-        self.on_started: list[Callable[[Hashable, tuple[Path, ...]], None]] = []
-        self.on_cancelled: list[Callable[[Hashable, tuple[Path, ...]], None]] = []
+        #: Called with ``(server_id, paths)`` when a relation starts / ends.
+        self.on_started: list[Callable[[int, tuple[Path, ...]], None]] = []
+        self.on_cancelled: list[Callable[[int, tuple[Path, ...]], None]] = []
 
     def __len__(self) -> int:
         return len(self._relations)
@@ -111,7 +112,7 @@ class Notifier:
         self._relations[key] = _Relation(server_id, tuple(paths), accept, send, composite)
         logger.info("observe %s by server %d (%s)", ", ".join(map(str, paths)), server_id, attributes.to_query())
         for callback in self.on_started:
-            callback(key, tuple(paths))
+            callback(server_id, tuple(paths))
         self._wake.set()
 
     def cancel(self, key: Hashable) -> None:
@@ -121,7 +122,7 @@ class Notifier:
         if relation is not None:
             logger.info("observation of %s cancelled", ", ".join(map(str, relation.paths)))
             for callback in self.on_cancelled:
-                callback(key, relation.paths)
+                callback(relation.server_id, relation.paths)
 
     def cancel_server(self, server_id: int) -> None:
         """End every relation of a server (it de-registered or registered anew)."""

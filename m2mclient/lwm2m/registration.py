@@ -382,7 +382,7 @@ def parse_location(location_path: Sequence[str] | str) -> tuple[str, ...]:
         if segment in ("", ".", ".."):
             raise InvalidLocationError(f"Location-Path {'/'.join(segments)!r} has a {segment!r} segment")
     if segments[0] != "rd":
-        logger.warning("server returned location /%s, not under /rd as LwM2M requires", "/".join(segments))
+        logger.warning("server returned Location-Path %s, not under rd as LwM2M requires", list(segments))
     return segments
 
 

@@ -607,15 +607,6 @@ def _check_links(payload: bytes, content_format: int | None, version: str) -> tu
     return links, root_path
 
 
-def _latest_values(records: Iterable[Record]) -> dict[Path, Value]:
-    latest: dict[Path, Record] = {}
-    for record in records:
-        previous = latest.get(record.path)
-        if previous is None or (record.time or 0.0) >= (previous.time or 0.0):
-            latest[record.path] = record
-    return {p: latest[p].value for p in sorted(latest)}
-
-
 def _attribute_query(attrs: Mapping[str, object]) -> list[str]:
     """``pmin=10`` -> ``"pmin=10"``; ``pmax=None`` -> ``"pmax"`` (unset the attribute)."""
     query = []
@@ -1515,7 +1506,7 @@ class LwM2MTestServer:
             content_format=content_format,
             payload=bytes(request.payload),
             records=records,
-            values=_latest_values(records),
+            values=formats.latest_values(records),
             remote=request.remote,
             received_at=self._now(),
         )
@@ -1567,7 +1558,7 @@ class LwM2MTestServer:
             elif fmt.kind is FormatKind.VALUES:
                 records = formats.decode_records(fmt.id, response.payload, path=path, registry=self.registry)
                 response.records = records
-                response.values = _latest_values(records)
+                response.values = formats.latest_values(records)
         except FormatError as exc:
             response.decode_error = str(exc)
 

@@ -45,6 +45,7 @@ __all__ = [
     "encode",
     "encode_links",
     "encode_paths",
+    "latest_values",
     "lookup",
     "supported_formats",
 ]
@@ -243,7 +244,11 @@ def decode(
     When a format carries several timestamped values for one path (a SenML
     series) the newest wins; use :func:`decode_records` to keep them all.
     """
-    records = decode_records(content_format, payload, path=path, registry=registry)
+    return latest_values(decode_records(content_format, payload, path=path, registry=registry))
+
+
+def latest_values(records: Iterable[Record]) -> dict[Path, Value]:
+    """``{path: value}`` from records, sorted by path; the newest wins where a path repeats."""
     latest: dict[Path, Record] = {}
     for record in records:
         previous = latest.get(record.path)

@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from typing import TypeVar
 
 from m2mclient.errors import M2MError, ValueValidationError
 from m2mclient.lwm2m.model import DataType, ObjectDefinition, Path, ResourceDefinition, Value
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: A resource's content: one value, or ``{resource instance id: value}`` for a
 #: multiple-instance resource.
@@ -118,6 +121,22 @@ class ObjectInstance:
     def get(self, resource_id: int) -> ResourceContent:
         """The current content of a resource, through its reader when one is bound."""
         return self.read_resource(resource_id)
+
+    def get_or(self, resource_id: int, default: object = None) -> object:
+        """The resource's content, or ``default`` when it is absent (optional resources)."""
+        try:
+            return self.read_resource(resource_id)
+        except OperationError:
+            return default
+
+    def require(self, resource_id: int, kind: type[T]) -> T:
+        """A mandatory resource's content as ``kind``; a clear error when it is missing (a bad bootstrap)."""
+        value = self.get_or(resource_id)
+        if not isinstance(value, kind):
+            definition = self.definition.resource(resource_id)
+            name = definition.name if definition else "undefined"
+            raise ValueValidationError(f"{self.path}/{resource_id} ({name}) is missing or not a {kind.__name__}")
+        return value
 
     def unset(self, resource_id: int) -> None:
         """Remove an optional resource's value (it is then absent from reads)."""

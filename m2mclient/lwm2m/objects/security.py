@@ -12,16 +12,14 @@ from __future__ import annotations
 import enum
 import logging
 from dataclasses import dataclass
-from typing import TypeVar
 
 from m2mclient.errors import ValueValidationError
 from m2mclient.lwm2m.core_objects import CORE_OBJECTS
 from m2mclient.lwm2m.model import ObjectDefinition
-from m2mclient.lwm2m.objects.base import ObjectInstance, OperationError
+from m2mclient.lwm2m.objects.base import ObjectInstance
 
 logger = logging.getLogger(__name__)
 
-_T = TypeVar("_T")
 
 #: The Security object definition (LwM2M 1.2) the instances built here use.
 SECURITY: ObjectDefinition = next(d for d in CORE_OBJECTS if d.id == 0)
@@ -112,31 +110,15 @@ class SecuritySettings:
         """Read the settings of ``instance`` (an instance of object 0)."""
         if instance.object_id != SECURITY.id:
             raise ValueValidationError(f"{instance!r} is not a Security (0) instance")
-        short_server_id = _optional(instance, SHORT_SERVER_ID)
-        hold_off = _optional(instance, CLIENT_HOLD_OFF_TIME)
+        short_server_id = instance.get_or(SHORT_SERVER_ID)
+        hold_off = instance.get_or(CLIENT_HOLD_OFF_TIME)
         return cls(
-            server_uri=_typed(instance, SERVER_URI, str),
-            bootstrap=_typed(instance, BOOTSTRAP_SERVER, bool),
-            security_mode=SecurityMode(_typed(instance, SECURITY_MODE, int)),
-            public_key_or_identity=_typed(instance, PUBLIC_KEY_OR_IDENTITY, bytes),
-            server_public_key=_typed(instance, SERVER_PUBLIC_KEY, bytes),
-            secret_key=_typed(instance, SECRET_KEY, bytes),
+            server_uri=instance.require(SERVER_URI, str),
+            bootstrap=instance.require(BOOTSTRAP_SERVER, bool),
+            security_mode=SecurityMode(instance.require(SECURITY_MODE, int)),
+            public_key_or_identity=instance.require(PUBLIC_KEY_OR_IDENTITY, bytes),
+            server_public_key=instance.require(SERVER_PUBLIC_KEY, bytes),
+            secret_key=instance.require(SECRET_KEY, bytes),
             short_server_id=short_server_id if isinstance(short_server_id, int) else None,
             client_hold_off=hold_off if isinstance(hold_off, int) else 0,
         )
-
-
-def _optional(instance: ObjectInstance, resource_id: int) -> object:
-    try:
-        return instance.get(resource_id)
-    except OperationError:
-        return None
-
-
-def _typed(instance: ObjectInstance, resource_id: int, kind: type[_T]) -> _T:
-    """A mandatory resource's value; a clear error when a bootstrap left it out."""
-    value = _optional(instance, resource_id)
-    if not isinstance(value, kind):
-        name = SECURITY.resources[resource_id].name
-        raise ValueValidationError(f"{instance.path}/{resource_id} ({name}) is missing or not a {kind.__name__}")
-    return value

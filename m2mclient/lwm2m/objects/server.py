@@ -22,18 +22,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypeVar
 from urllib.parse import urlsplit
 
 from m2mclient.errors import ValueValidationError
 from m2mclient.lwm2m.core_objects import CORE_OBJECTS
 from m2mclient.lwm2m.model import ObjectDefinition, ObjLnk
-from m2mclient.lwm2m.objects.base import ObjectInstance, OperationError
+from m2mclient.lwm2m.objects.base import ObjectInstance
 from m2mclient.lwm2m.objects.security import SecurityMode, security_instance
 
 logger = logging.getLogger(__name__)
 
-_T = TypeVar("_T")
 
 #: The Server object definition (LwM2M 1.2) the instances built here use.
 SERVER: ObjectDefinition = next(d for d in CORE_OBJECTS if d.id == 1)
@@ -263,23 +261,23 @@ class ServerSettings:
         """Read the settings of ``instance`` (an instance of object 1)."""
         if instance.object_id != SERVER.id:
             raise ValueValidationError(f"{instance!r} is not a Server (1) instance")
-        binding = _required(instance, BINDING, str)
+        binding = instance.require(BINDING, str)
 
         def integer(resource_id: int, default: int) -> int:
-            value = _optional(instance, resource_id)
+            value = instance.get_or(resource_id)
             return value if isinstance(value, int) and not isinstance(value, bool) else default
 
         def flag(resource_id: int, default: bool) -> bool:
-            value = _optional(instance, resource_id)
+            value = instance.get_or(resource_id)
             return value if isinstance(value, bool) else default
 
-        pmin = _optional(instance, DEFAULT_MIN_PERIOD)
-        pmax = _optional(instance, DEFAULT_MAX_PERIOD)
-        transport = _optional(instance, PREFERRED_TRANSPORT)
-        apn = _optional(instance, APN_LINK)
+        pmin = instance.get_or(DEFAULT_MIN_PERIOD)
+        pmax = instance.get_or(DEFAULT_MAX_PERIOD)
+        transport = instance.get_or(PREFERRED_TRANSPORT)
+        apn = instance.get_or(APN_LINK)
         return cls(
-            short_server_id=_required(instance, SHORT_SERVER_ID, int),
-            lifetime=_required(instance, LIFETIME, int),
+            short_server_id=instance.require(SHORT_SERVER_ID, int),
+            lifetime=instance.require(LIFETIME, int),
             binding=binding,
             default_pmin=pmin if isinstance(pmin, int) else None,
             default_pmax=pmax if isinstance(pmax, int) else None,
@@ -300,19 +298,3 @@ class ServerSettings:
             preferred_transport=transport if isinstance(transport, str) else None,
             apn_link=apn if isinstance(apn, ObjLnk) else None,
         )
-
-
-def _optional(instance: ObjectInstance, resource_id: int) -> object:
-    try:
-        return instance.get(resource_id)
-    except OperationError:
-        return None
-
-
-def _required(instance: ObjectInstance, resource_id: int, kind: type[_T]) -> _T:
-    """A mandatory resource's value; a clear error when a bootstrap left it out."""
-    value = _optional(instance, resource_id)
-    if not isinstance(value, kind):
-        name = SERVER.resources[resource_id].name
-        raise ValueValidationError(f"{instance.path}/{resource_id} ({name}) is missing or not a {kind.__name__}")
-    return value
