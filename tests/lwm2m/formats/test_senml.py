@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 from collections.abc import Callable, Sequence
 
 import cbor2
 import pytest
+from every_type import TYPES, every_type_object, same_records
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -45,23 +45,7 @@ DEVICE = ObjectDefinition(
     },
 )
 OBJECT = 9100
-TYPES = {
-    0: DataType.STRING,
-    1: DataType.INTEGER,
-    2: DataType.UNSIGNED_INTEGER,
-    3: DataType.FLOAT,
-    4: DataType.BOOLEAN,
-    5: DataType.OPAQUE,
-    6: DataType.TIME,
-    7: DataType.OBJLNK,
-    8: DataType.CORELNK,
-}
-EVERY_TYPE = ObjectDefinition(
-    OBJECT,
-    "Every type",
-    {rid: R(rid, t.value, t) for rid, t in TYPES.items()}
-    | {100 + rid: R(100 + rid, t.value + "s", t, multiple=True) for rid, t in TYPES.items()},
-)
+EVERY_TYPE = every_type_object(OBJECT)
 REGISTRY = Registry([DEVICE, EVERY_TYPE])
 EMPTY = Registry()
 
@@ -77,19 +61,6 @@ def at(resource: int, *instance: int) -> Path:
     return Path.of(OBJECT, 0, resource, *instance)
 
 
-def same_records(left: Sequence[Record], right: Sequence[Record]) -> bool:
-    """Equal paths, times and values, with value types compared too (``True == 1`` in Python)."""
-    if len(left) != len(right):
-        return False
-    for a, b in zip(left, right, strict=True):
-        if a.path != b.path or a.time != b.time or type(a.value) is not type(b.value):
-            return False
-        if isinstance(a.value, float) and isinstance(b.value, float):
-            if math.copysign(1, a.value) != math.copysign(1, b.value) or a.value != b.value:
-                return False
-        elif a.value != b.value:
-            return False
-    return True
 
 
 def json_payload(pack: object) -> bytes:
