@@ -1487,6 +1487,10 @@ class LwM2MTestServer:
             )
         if registration is None:
             raise _Rejected(Code.NOT_FOUND, f"Send from {_remote_text(request.remote)}, which has no registration here")
+        if registration.version == "1.0":
+            # LwM2M 1.0 has no Send (it arrived in 1.1): a client registered as 1.0 must not use it.
+            reason = f"{registration.endpoint} registered as LwM2M 1.0, which has no Send"
+            raise _Rejected(Code.METHOD_NOT_ALLOWED, reason)
         try:
             records = formats.decode_records(content_format, bytes(request.payload), path="/", registry=self.registry)
         except FormatError as exc:

@@ -694,3 +694,16 @@ def test_fixture_runs_a_scenario(lwm2m_server: LwM2MServerFactory) -> None:  # n
 
     assert lwm2m_server.run(scenario, supported_versions=("1.1",)) == "1.1"
     assert lwm2m_server(transport="tcp").transport == "tcp"
+
+
+
+def test_send_from_a_lwm2m_1_0_registration_is_refused() -> None:
+    async def scenario(server: LwM2MTestServer, device: Device) -> None:
+        registration = await device.register("ep=dev1&lt=60&lwm2m=1.0&b=U", payload=b"</1/0>,</3/0>")
+        assert registration.code == Code.CREATED, registration.payload
+        send = formats.encode(112, {"/3/0/13": 1000})
+        response = await device.request(Code.POST, "/dp", send, 112)
+        assert response.code == Code.METHOD_NOT_ALLOWED
+        assert b"no Send" in response.payload
+
+    run(with_device(scenario)())
