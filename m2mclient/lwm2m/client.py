@@ -49,6 +49,7 @@ from m2mclient.lwm2m.registration import (
     Updated,
 )
 from m2mclient.lwm2m.registry import Registry, default_registry
+from m2mclient.platform.links import DatagramLink
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +121,9 @@ class _ServerSession:
         )
         # LwM2M 1.0 has only the U and S bindings (U, UQ, S, SQ, US, UQS): a TCP, MQTT, HTTP or
         # Non-IP account cannot register as 1.0, so a 4.12 must not make it fall back that far.
-        fallback = ("1.1", "1.0") if set(self.settings.transports) <= {"U", "S"} else ("1.1",)
+        fallback = self.client.version_fallback
+        if not set(self.settings.transports) <= {"U", "S"}:
+            fallback = tuple(version for version in fallback if version != "1.0")
         return RegistrationSettings(
             endpoint=self.client.endpoint,
             lifetime=self.settings.lifetime,
@@ -143,7 +146,7 @@ class _ServerSession:
             on_request=self._on_request,
         )
         site.notification_tuning = self.client.notification_tuning
-        self.context = await create_endpoint(site, self.uri, bind=self.client.bind)
+        self.context = await create_endpoint(site, self.uri, bind=self.client.bind, link=self.client.link)
         site.watch_delivery(self.context, self._delivery_failed)
         self.machine.start(self.client.clock())
         self.task = asyncio.create_task(self._run(), name=f"lwm2m-registration-{self.server_id}")
@@ -261,6 +264,10 @@ class LwM2MClient:
     notifications are retransmitted; when one still is not acknowledged the server
     counts as unreachable, notifications are stored (if /1/x/6 says so) and
     delivered, oldest first, once an Update gets through.
+    ``link`` (a :class:`~m2mclient.platform.links.DatagramLink`) carries CoAP over
+    something other than an OS UDP socket: a modem's AT socket, SMS, NIDD.
+    ``version_fallback`` lists the LwM2M versions to try when a server answers
+    4.12 to the Register (each fallback is logged and reported as an event).
     """
 
     def __init__(
@@ -280,6 +287,8 @@ class LwM2MClient:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         notification_tuning: type[aiocoap.TransportTuning] | None = None,
+        link: DatagramLink | None = None,
+        version_fallback: tuple[str, ...] = ("1.1", "1.0"),
     ):
         if not endpoint:
             raise ValueValidationError("the endpoint client name must not be empty")
@@ -288,6 +297,8 @@ class LwM2MClient:
         self.version = version
         self.retry = retry
         self.bind = bind
+        self.link = link
+        self.version_fallback = version_fallback
         self.clock = clock
         self.wall_clock = wall_clock
         self.notification_tuning = notification_tuning

@@ -1,5 +1,6 @@
 """The platform layer: links (OS sockets, modem sockets, SMS, NIDD), AT modems and power.
 
-It knows nothing of the protocols above it (DESIGN.md rule 3). Its modules
-arrive with the platform issue; this package marks its place in the layout.
+It knows nothing of the protocols above it (DESIGN.md rule 3). :mod:`.links` is
+the seam every binding moves bytes through (``DatagramLink``, ``StreamLink``);
+:mod:`.sockets` implements it over the host's network stack (``UdpLink``, ``TcpLink``).
 """
