@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import errno
 import os
+import termios
 import tty
 from collections.abc import Callable
 from types import TracebackType
@@ -284,6 +285,13 @@ def open_serial(
         port.open()
     except (serial.SerialException, OSError, ValueError) as exc:
         raise SerialError(f"cannot open {path} at {baudrate} baud: {exc}; {_open_hint(exc)}") from exc
+    # pyserial's timeout=0 means VMIN=0/VTIME=0, where a read of an idle tty returns b""
+    # instead of EAGAIN, which would look like a hang-up. VMIN=1 on a non-blocking fd gives
+    # EAGAIN while idle, so the loop's reader wakes only for real bytes.
+    attributes = termios.tcgetattr(port.fileno())
+    attributes[6][termios.VMIN] = 1
+    attributes[6][termios.VTIME] = 0
+    termios.tcsetattr(port.fileno(), termios.TCSANOW, attributes)
     return SerialChannel(port.fileno(), name=path, on_close=port.close)
 
 
