@@ -48,3 +48,17 @@ class FormatError(M2MError, ValueError):
 
 class UnsupportedFormatError(FormatError):
     """The content format is not one m2mclient knows (CoAP answers 4.15 / 4.06)."""
+
+
+_ONEM2M_ERRORS = ("OneM2MError", "OneM2MProtocolError", "OneM2MUsageError")
+
+
+def __getattr__(name: str) -> type[M2MError]:
+    # The oneM2M errors live beside the primitives they carry; importing them here
+    # lazily keeps ``import m2mclient.errors`` free of cbor2 and of an import cycle.
+    if name in _ONEM2M_ERRORS:
+        from m2mclient.onem2m import primitives
+
+        error: type[M2MError] = getattr(primitives, name)
+        return error
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
