@@ -1101,8 +1101,19 @@ class AtEngine:
                 self._transcript.record(_Transcript.SENT, _show_payload(data), "data")
             else:
                 self._transcript.record(_Transcript.SENT, _show(data))
+        # asyncio.wait rather than wait_for: on Python 3.10/3.11 wait_for can swallow a
+        # cancellation that lands just as the write completes (CPython gh-86296), and a
+        # driver closing a socket would then hang.
+        write = asyncio.ensure_future(self._channel.write(data))
         try:
-            await asyncio.wait_for(self._channel.write(data), timeout)
+            done, _ = await asyncio.wait({write}, timeout=timeout)
+            if not done:
+                write.cancel()
+                raise asyncio.TimeoutError
+            write.result()
+        except asyncio.CancelledError:
+            write.cancel()
+            raise
         except asyncio.TimeoutError:
             raise AtTimeoutError(
                 pending.command,
