@@ -54,6 +54,23 @@ async def create_endpoint(
     return await aiocoap.Context.create_server_context(site, transports=[transport])
 
 
+def bound_port(context: aiocoap.Context) -> int | None:
+    """The UDP port a context from :func:`create_endpoint` listens on; None when it has no OS socket.
+
+    ``bind=(host, 0)`` lets the kernel pick the port, and a peer that is to send
+    requests to the endpoint must be told which one (a oneM2M AE's pointOfAccess).
+    aiocoap has no public accessor, so this reads the socket behind its udp6
+    message interface, as aiocoap's own ``_local_port`` does.
+    """
+    for interface in context.request_interfaces:
+        message_interface = getattr(getattr(interface, "token_interface", None), "message_interface", None)
+        transport = getattr(message_interface, "transport", None)
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if sock is not None:
+            return int(sock.getsockname()[1])
+    return None
+
+
 async def _create_link_endpoint(
     site: interfaces.Resource, server_uri: str, scheme: str, bind: tuple[str, int] | None, link: DatagramLink
 ) -> aiocoap.Context:
