@@ -25,6 +25,8 @@ examples:
   m2mclient lwm2m server --port 5683  a test server you drive by typing commands
   m2mclient lwm2m encode --format tlv --path /3/0 --json '{"/3/0/0": "ACME", "/3/0/6/0": 1}'
   m2mclient lwm2m decode --format tlv --path /3/0 --hex c40041434d45
+  m2mclient modem --port /dev/ttyUSB2 info      identity, registration, signal, PSM/eDRX of a module
+  m2mclient modem emulate --model sim7080       a module on a pty, to try it all without hardware
 
 Run 'm2mclient lwm2m --help' or 'm2mclient lwm2m run --help' for more.
 """
@@ -61,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _build_parser() -> argparse.ArgumentParser:
     from m2mclient.cli.lwm2m_client import add_client_commands, add_demo_command
+    from m2mclient.cli.modem import add_modem_commands
     from m2mclient.cli.payloads import add_payload_commands
 
     parser = argparse.ArgumentParser(
@@ -83,4 +86,5 @@ def _build_parser() -> argparse.ArgumentParser:
     add_client_commands(commands)
     add_payload_commands(commands)
     add_demo_command(areas)
+    add_modem_commands(areas)
     return parser

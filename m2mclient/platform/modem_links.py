@@ -89,7 +89,7 @@ class ModemUdpLink(_ModemLink):
         datagram = await self.modem.receive_from(self.handle)
         return datagram.data, LinkAddress(datagram.host, datagram.port)
 
-    async def resolve(self, host: str, port: int) -> LinkAddress:
+    async def resolve(self, host: str, port: int | None) -> LinkAddress:
         # Module DNS differs per vendor and costs a radio wake; servers are configured by IP.
         return LinkAddress(host, port)
 
@@ -126,7 +126,7 @@ class NiddLink(_ModemLink):
         self._check_open()
         return await self.modem.receive_nidd(), NIDD_PEER
 
-    async def resolve(self, host: str, port: int) -> LinkAddress:
+    async def resolve(self, host: str, port: int | None) -> LinkAddress:
         return NIDD_PEER
 
     async def close(self) -> None:
@@ -171,7 +171,7 @@ class SmsLink(_ModemLink):
             # A text SMS is for a person, not for CoAP: leave it to whoever reads the SIM.
             logger.info("ignoring a text SMS from %s on the binary SMS link", message.peer)
 
-    async def resolve(self, host: str, port: int) -> LinkAddress:
+    async def resolve(self, host: str, port: int | None) -> LinkAddress:
         return LinkAddress(host)
 
     async def close(self) -> None:
