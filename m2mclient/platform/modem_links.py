@@ -16,17 +16,21 @@ from __future__ import annotations
 
 import itertools
 import logging
+from typing import TYPE_CHECKING
 
 from m2mclient.platform.links import LinkAddress, LinkClosedError, LinkError, PayloadTooLargeError
+
+if TYPE_CHECKING:
+    from m2mclient.platform.links import DatagramLink, StreamLink
 from m2mclient.platform.modems.generic import Modem, Rai
 from m2mclient.platform.sms_pdu import encode_submit
 
 logger = logging.getLogger(__name__)
 
-#: One SMS carries 140 octets of 8-bit user data (TS 23.040 §9.2.3.24); larger
-#: CoAP messages are split by CoAP block-wise rather than by concatenated SMS,
-#: because one lost part would lose the whole concatenation.
-SMS_PAYLOAD = 140
+#: One SMS carries 140 octets of 8-bit user data (TS 23.040 §9.2.3.24); a larger
+#: datagram goes as a concatenated SMS (134 octets a part). Eight parts keep a lost
+#: part from costing too much; beyond that CoAP block-wise splits the message.
+SMS_PAYLOAD = 8 * 134
 
 #: The peer a NIDD link talks to: the network's SCEF / NEF, reached without an address.
 NIDD_PEER = LinkAddress("nidd")
@@ -99,6 +103,53 @@ class ModemUdpLink(_ModemLink):
             await self.modem.close_socket(self.handle)
 
 
+class ModemTcpLink:
+    """A TCP connection through the module's socket commands, as a :class:`~m2mclient.platform.links.StreamLink`."""
+
+    def __init__(self, modem: Modem, handle: int, remote: LinkAddress):
+        self.modem = modem
+        self.handle = handle
+        self._remote = remote
+        self._closed = False
+        self._pending = b""  # received bytes a short read() left over
+
+    @classmethod
+    async def connect(cls, modem: Modem, host: str, port: int) -> ModemTcpLink:
+        """Open a TCP connection from the module to ``host``:``port``."""
+        return cls(modem, await modem.open_tcp(host, port), LinkAddress(host, port))
+
+    @property
+    def local_address(self) -> LinkAddress:
+        return LinkAddress(f"{self.modem.profile.name}-socket-{self.handle}")
+
+    @property
+    def remote_address(self) -> LinkAddress:
+        return self._remote
+
+    async def write(self, data: bytes) -> None:
+        if self._closed:
+            raise LinkClosedError(f"TCP link to {self._remote} is closed")
+        await self.modem.send(self.handle, data)
+
+    async def read(self, max_bytes: int = 65536) -> bytes:
+        """The next bytes the module received (``b""`` once the peer closed)."""
+        if not self._pending:
+            if self._closed:
+                return b""
+            try:
+                self._pending = (await self.modem.receive_from(self.handle)).data
+            except LinkClosedError:
+                self._closed = True
+                return b""
+        chunk, self._pending = self._pending[:max_bytes], self._pending[max_bytes:]
+        return chunk
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self.modem.close_socket(self.handle)
+
+
 class NiddLink(_ModemLink):
     """Non-IP Data Delivery (3GPP TS 27.007 +CSODCP / +CRTDCP): one peer, no addresses.
 
@@ -138,7 +189,8 @@ class SmsLink(_ModemLink):
 
     ``message_class=2`` (SIM-specific) is what the LwM2M SMS binding uses for
     messages meant for the device rather than its user; messages are sent with a
-    fresh TP reference each and without concatenation (see :data:`SMS_PAYLOAD`).
+    fresh concatenation reference each, split into parts when larger than one SMS
+    (up to :data:`SMS_PAYLOAD`); the driver reassembles incoming parts.
     """
 
     def __init__(self, modem: Modem, *, message_class: int | None = None, max_payload: int = SMS_PAYLOAD):
@@ -176,3 +228,10 @@ class SmsLink(_ModemLink):
 
     async def close(self) -> None:
         self._closed = True
+
+
+if TYPE_CHECKING:  # mypy proves each class implements its protocol
+    _udp: type[DatagramLink] = ModemUdpLink
+    _nidd: type[DatagramLink] = NiddLink
+    _sms: type[DatagramLink] = SmsLink
+    _tcp: type[StreamLink] = ModemTcpLink

@@ -14,7 +14,7 @@ from m2mclient.lwm2m.client import LwM2MClient
 from m2mclient.lwm2m.objects.base import ObjectInstance
 from m2mclient.platform.emulator import ModemEmulator
 from m2mclient.platform.links import LinkAddress, LinkClosedError, PayloadTooLargeError
-from m2mclient.platform.modem_links import NIDD_PEER, ModemUdpLink, NiddLink, SmsLink
+from m2mclient.platform.modem_links import NIDD_PEER, SMS_PAYLOAD, ModemTcpLink, ModemUdpLink, NiddLink, SmsLink
 from m2mclient.platform.modems.detect import open_modem
 from m2mclient.platform.sms_pdu import Address, DataCoding, DeliverPdu, decode_submit
 from m2mclient.testing import LwM2MTestServer
@@ -98,8 +98,13 @@ def test_sms_link_sends_8_bit_class_2_and_receives_binary_messages() -> None:
                 assert sent.user_data == b"\x40\x01\x00\x01coap"
                 assert sent.data_coding.value == 0xF6  # 8-bit, class 2 (SIM-specific)
                 assert str(sent.destination) == "+4915100000001"
+                # Larger than one SMS: concatenated parts, one reference.
+                await link.send(bytes(range(200)), LinkAddress("+4915100000001"))
+                parts = [decode_submit(await emulator.sms_outbox.get()) for _ in range(2)]
+                assert b"".join(p.user_data for p in parts) == bytes(range(200))  # type: ignore[misc]
+                assert parts[0].concat is not None and parts[0].concat.total == 2
                 with pytest.raises(PayloadTooLargeError):
-                    await link.send(bytes(141), LinkAddress("+4915100000001"))
+                    await link.send(bytes(SMS_PAYLOAD + 1), LinkAddress("+4915100000001"))
                 # A reply from the server, as the network delivers it (an SMS-DELIVER).
                 reply = DeliverPdu(
                     originator=Address.parse("+4915100000001"),
@@ -115,3 +120,31 @@ def test_sms_link_sends_8_bit_class_2_and_receives_binary_messages() -> None:
 
     run(scenario)
 
+
+
+def test_tcp_link_through_the_module() -> None:
+    async def scenario() -> None:
+        async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while data := await reader.read(1024):
+                writer.write(b"echo:" + data)
+                await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(echo, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server, ModemEmulator("bg96") as emulator:
+            modem = await open_modem(emulator.port_path, model="bg96")
+            try:
+                link = await ModemTcpLink.connect(modem, "127.0.0.1", port)
+                assert link.remote_address == LinkAddress("127.0.0.1", port)
+                await link.write(b"hello over AT")
+                received = b""
+                while len(received) < len(b"echo:hello over AT"):
+                    received += await link.read(4)  # short reads keep the rest for later
+                assert received == b"echo:hello over AT"
+                await link.close()
+                assert await link.read() == b""
+            finally:
+                await modem.close()
+
+    run(scenario)
