@@ -396,3 +396,31 @@ def acme_cse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AcmeCSE]:
             )
         elif process.returncode != 0:
             warnings.warn(f"ACME CSE stopped with status {process.returncode}\n{cse.log_tail()}", stacklevel=1)
+
+
+# ---------------------------------------------------------------------------
+# Spec texts (shared/specs, or $M2M_SPECS_DIR)
+# ---------------------------------------------------------------------------
+
+TS0009 = "onem2m-ts0009-http-binding-v4.4.1.md"
+
+
+def find_spec(name: str) -> Path | None:
+    """shared/specs/<name>, from $M2M_SPECS_DIR or the nearest parent holding shared/specs."""
+    if os.environ.get("M2M_SPECS_DIR"):
+        candidate = Path(os.environ["M2M_SPECS_DIR"]) / name
+        return candidate if candidate.is_file() else None
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "shared" / "specs" / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def ts0009() -> str:
+    """The text of TS-0009 V4.4.1 (the HTTP binding); skips the test when it is not found."""
+    path = find_spec(TS0009)
+    if path is None:
+        pytest.skip(f"{TS0009} not found (set M2M_SPECS_DIR)")
+    return path.read_text()

@@ -21,10 +21,13 @@ Mapping (clause numbers of TS-0008 V3.9.0):
 * To -> Uri-Path (§6.2.2.3, Table 6.2.2.3-1): CSE-relative as is, SP-relative
   behind a ``~`` segment, absolute behind ``_``.
 * Request parameters without an option (rt's responseTypeValue, rp, rcn, da, drt,
-  rids, tkns, tids, ltids, tqi, asi, auri, sqi, op and the filter criteria) -> Uri-Query
-  as ``name=value`` in short names (§6.2.2.3), written like the HTTP query string
-  (TS-0009 §6.2.2.2): lists joined by ``+``, attribute conditions as ``<attr>=<value>``
-  (``c.``/``p.`` prefixes for child/parent attributes), partial retrieve as ``atrl``.
+  rids, tkns, tids, ltids, tqi, asi, auri, sqi and the filter criteria) -> Uri-Query,
+  one ``name=value`` option per item (§6.2.2.3), mapped as the HTTP query string is
+  (TS-0009 §6.2.2.2) by :mod:`m2mclient.onem2m.query`: lists joined by ``+``,
+  attribute conditions as ``<attr>=<value>`` (``c.``/``p.`` prefixes for
+  child/parent attributes), partial retrieve as ``atrl``. Values travel as raw
+  UTF-8 (RFC 7252 §5.10.1) with only ``%``, ``+`` and ``=`` escaped; ``op`` leads
+  for a non-blocking POST.
 * The other parameters -> the oneM2M options of Table 6.2.2.4.0-1 (:class:`OneM2MOption`).
 * Content -> payload with Content-Format 50 (JSON) or 60 (CBOR); Accept asks for
   the same (§6.2.2.2). Incoming payloads are also read under the oneM2M-specific
@@ -85,11 +88,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
-import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import urlsplit
 
 import aiocoap
 from aiocoap import error as coap_error
@@ -99,10 +101,6 @@ from aiocoap.numbers import codes
 
 from m2mclient.onem2m.bindings.base import RequestHandler
 from m2mclient.onem2m.primitives import (
-    Attribute,
-    FilterCriteria,
-    FilterOperation,
-    FilterUsage,
     OneM2MProtocolError,
     OneM2MUsageError,
     Operation,
@@ -111,10 +109,19 @@ from m2mclient.onem2m.primitives import (
     ResponsePrimitive,
     ResponseStatusCode,
     ResponseType,
-    ResponseTypeInfo,
     coap_code,
     coap_to_rsc,
     rsc_to_coap,
+)
+from m2mclient.onem2m.query import (
+    COAP_URI_QUERY,
+    enum_or_int,
+    non_negative_int,
+    number_or_text,
+    partial_retrieve,
+    query_to_parameters,
+    request_fields,
+    request_query_items,
 )
 from m2mclient.onem2m.serialization import Format, deserialize_content, serialize_content
 
@@ -325,21 +332,7 @@ def _enc_time(value: Any, name: str) -> bytes:
 
 
 def _dec_time(data: bytes, number: int) -> str | int:
-    return _relative_or_absolute(_decode_text(data, number), _option_where(number))
-
-
-#: Digits in a number a peer may send (2**64 has 20); longer is garbage, and Python's
-#: int() refuses more than 4300 digits with a ValueError of its own.
-MAX_DIGITS = 20
-
-
-def _relative_or_absolute(text: str, where: str) -> str | int:
-    """An m2m:absRelTimestamp from text: digits are relative milliseconds, anything else a timestamp."""
-    if not (text.isascii() and text.isdigit()):
-        return text
-    if len(text) > MAX_DIGITS:
-        raise OneM2MProtocolError(f"{len(text)}-digit time is not a oneM2M value", where=where)
-    return int(text)
+    return number_or_text(_decode_text(data, number), _option_where(number))
 
 
 def _enc_plus_list(value: Any, name: str) -> bytes:
@@ -473,206 +466,14 @@ def from_uri_path(uri_path: Sequence[str]) -> str:
 
 
 # ---------------------------------------------------------------------------
-# Uri-Query (TS-0008 §6.2.2.3; written like TS-0009 §6.2.2.2)
+# Uri-Query (TS-0008 §6.2.2.3): m2mclient.onem2m.query, one option per item
 # ---------------------------------------------------------------------------
 
-# Characters left as they are in a query value; '%', '+', '&', '=' and '#' are
-# always escaped, so '+' can separate list items and values can hold anything.
-_QUERY_SAFE = "!$'()*,/:;@[]~"
 
-
-def _q(value: str) -> str:
-    return quote(value, safe=_QUERY_SAFE)
-
-
-def _scalar(value: Any, name: str) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(int(value)) if isinstance(value, enum.IntEnum) else str(value)
-    if isinstance(value, str):
-        return _q(value)
-    try:  # a structured attribute value (a list, an object): its compact JSON
-        return _q(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
-    except (TypeError, ValueError):
-        raise OneM2MUsageError(f"{name}={value!r:.60} cannot be written into a query string") from None
-
-
-def _q_int(value: Any, name: str) -> str:
-    return str(int(value))
-
-
-def _q_bool(value: Any, name: str) -> str:
-    return "true" if value else "false"
-
-
-def _q_str(value: Any, name: str) -> str:
-    return _q(str(value))
-
-
-def _q_list(value: Any, name: str) -> str:
-    parts = [str(int(v)) if isinstance(v, int) else _q(v) for v in value]
-    return "+".join(parts)
-
-
-def _d_int(text: str, name: str) -> int:
-    if not (text.isascii() and text.isdigit() and len(text) <= MAX_DIGITS):
-        raise OneM2MProtocolError(f"must be a non-negative integer, got {text!r:.40}", where=f"Uri-Query {name}")
-    return int(text)
-
-
-def _d_bool(text: str, name: str) -> bool:
-    # TS-0009 Table 6.2.2.2-1: "'false', 'true', '0' and '1'".
-    value = {"true": True, "1": True, "false": False, "0": False}.get(text.lower())
-    if value is None:
-        raise OneM2MProtocolError(f"must be true, false, 1 or 0, got {text!r:.40}", where=f"Uri-Query {name}")
-    return value
-
-
-def _d_str(text: str, name: str) -> str:
-    return _unq(text, name)
-
-
-def _d_time(text: str, name: str) -> str | int:
-    return _relative_or_absolute(_unq(text, name), f"Uri-Query {name}")
-
-
-def _d_strs(text: str, name: str) -> tuple[str, ...]:
-    return tuple(_unq(part, name) for part in text.split("+"))
-
-
-def _d_ints(text: str, name: str) -> tuple[int, ...]:
-    return tuple(_lookup_ty(_d_int(part, name)) for part in text.split("+"))
-
-
-def _lookup_ty(value: int) -> int:
-    try:
-        return ResourceType(value)
-    except ValueError:
-        return value
-
-
-def _unq(text: str, name: str) -> str:
-    try:
-        return unquote(text, errors="strict")
-    except UnicodeDecodeError:
-        raise OneM2MProtocolError(f"percent-encoding is not UTF-8: {text!r:.40}", where=f"Uri-Query {name}") from None
-
-
-@dataclasses.dataclass(frozen=True)
-class _QueryParam:
-    encode: Callable[[Any, str], str]
-    decode: Callable[[str, str], Any]
-    repeatable: bool = False  # multiplicity 0..n: repeated fields add up
-
-
-_QI = _QueryParam(_q_int, _d_int)
-_QB = _QueryParam(_q_bool, _d_bool)
-_QS = _QueryParam(_q_str, _d_str)
-_QT = _QueryParam(_q_str, _d_time)
-_QSTRS = _QueryParam(_q_list, _d_strs, repeatable=True)
-_QINTS = _QueryParam(_q_list, _d_ints, repeatable=True)
-
-# Request parameters in the query (TS-0008 §6.2.2.3), in the order they are written.
-# rt (its rtv only) and op are handled apart.
-_REQUEST_QUERY: Mapping[str, _QueryParam] = {
-    "rp": _QT,
-    "rcn": _QI,
-    "da": _QB,
-    "drt": _QI,
-    "rids": _QSTRS,
-    "tkns": _QSTRS,
-    "tids": _QSTRS,
-    "ltids": _QSTRS,
-    "tqi": _QB,
-    "asi": _QB,
-    "auri": _QB,
-    "sqi": _QB,
-}
-
-# Filter criteria conditions (TS-0004 §6.3.5.8; TS-0009 Table 6.2.2.2-1); atr, catr
-# and patr are written as <attribute>=<value> (c./p. prefixed) and handled apart.
-_FC_QUERY: Mapping[str, _QueryParam] = {
-    "crb": _QS,
-    "cra": _QS,
-    "ms": _QS,
-    "us": _QS,
-    "sts": _QI,
-    "stb": _QI,
-    "exb": _QS,
-    "exa": _QS,
-    "lbl": _QSTRS,
-    "clbl": _QSTRS,
-    "plbl": _QSTRS,
-    "ty": _QINTS,
-    "chty": _QINTS,
-    "pty": _QINTS,
-    "sza": _QI,
-    "szb": _QI,
-    "cty": _QSTRS,
-    "fu": _QI,
-    "lim": _QI,
-    "smf": _QSTRS,
-    "fo": _QI,
-    "cfs": _QI,
-    "cfq": _QS,
-    "lvl": _QI,
-    "ofst": _QI,
-    "arp": _QS,
-    "gmty": _QI,
-    "geom": _QS,
-    "gsf": _QI,
-}
-_FC_EMPTY = FilterCriteria()
-_ATTRIBUTE_PREFIXES = (("catr", "c."), ("patr", "p."), ("atr", ""))
-_RESERVED_QUERY = frozenset(_REQUEST_QUERY) | frozenset(_FC_QUERY) | {"rt", "op", "atrl"}
-
-
-def _query_of(request: RequestPrimitive, op_in_query: bool, attributes: Sequence[str]) -> tuple[str, ...]:
-    query: list[str] = []
-    if op_in_query:
-        query.append(f"op={int(request.op)}")
-    if request.rt is not None and request.rt.rtv != ResponseType.BLOCKING_REQUEST:  # blocking is the default
-        query.append(f"rt={int(request.rt.rtv)}")
-    for name, param in _REQUEST_QUERY.items():
-        value = getattr(request, name)
-        if value is not None and value != ():
-            query.append(f"{name}={param.encode(value, name)}")
-    if request.fc is not None:
-        query.extend(_fc_query(request.fc))
-    if attributes:
-        query.append("atrl=" + "+".join(_q(a) for a in attributes))
-    return tuple(query)
-
-
-def _fc_query(fc: FilterCriteria) -> list[str]:
-    query = []
-    for name, param in _FC_QUERY.items():
-        value = getattr(fc, name)
-        if value != getattr(_FC_EMPTY, name):
-            query.append(f"{name}={param.encode(value, name)}")
-    for field, prefix in _ATTRIBUTE_PREFIXES:
-        for condition in getattr(fc, field):
-            _check_attribute_name(condition.nm, field, reserved=not prefix)
-            query.append(f"{prefix}{condition.nm}={_scalar(condition.val, condition.nm)}")
-    for name, value in fc.extra.items():
-        _check_attribute_name(name, "fc.extra", reserved=True)
-        query.append(f"{name}={_scalar(value, name)}")
-    return query
-
-
-def _check_attribute_name(name: str, field: str, *, reserved: bool) -> None:
-    """``name=`` must read back as this condition: no query syntax in it, no parameter's name (unprefixed)."""
-    if (
-        not isinstance(name, str)
-        or not name
-        or any(c in name for c in "=&+#%")
-        or (reserved and (name in _RESERVED_QUERY or name[:2] in ("c.", "p.")))
-    ):
-        raise OneM2MUsageError(
-            f"{field} condition name {name!r:.40} cannot be a query field name",
-            hint="use an attribute short name such as 'cr'; reserved names have their own FilterCriteria field",
-        )
+def _uri_query(request: RequestPrimitive, op_in_query: bool, attributes: Sequence[str]) -> tuple[str, ...]:
+    items = request_query_items(request, attributes, COAP_URI_QUERY)
+    op = (f"op={int(request.op)}",) if op_in_query else ()
+    return (*op, *(f"{name}={value}" for name, value in items))
 
 
 # ---------------------------------------------------------------------------
@@ -686,28 +487,6 @@ def _content_format_of(fmt: Format | str) -> tuple[Format, int]:
     except ValueError:
         raise OneM2MUsageError(f"unknown format {fmt!r}; use Format.JSON or Format.CBOR") from None
     return chosen, SEND_CONTENT_FORMATS[chosen]
-
-
-def _attribute_list(request: RequestPrimitive, from_to: str | None) -> list[str]:
-    """The ``atrl`` of a partial RETRIEVE: ``to#attr`` and/or ``pc = {"m2m:atrl": [...]}`` (TS-0009 §6.2.2.2)."""
-    attributes = [from_to] if from_to else []
-    pc = request.pc
-    if request.op is not Operation.RETRIEVE:
-        if attributes or pc is not None:
-            raise OneM2MUsageError(
-                f"a {request.op.name} request carries neither content nor '#attribute' in To over CoAP",
-                hint="only a partial RETRIEVE names attributes: To 'x#lbl' or content {'m2m:atrl': [...]}",
-            )
-        return []
-    if pc is None:
-        return attributes
-    atrl = pc.get("m2m:atrl") if len(pc) == 1 else None
-    if not (isinstance(atrl, list) and atrl and all(isinstance(a, str) and a for a in atrl)):
-        raise OneM2MUsageError(
-            f"a RETRIEVE carries no content over CoAP, got {sorted(pc)!r:.80}",
-            hint="a partial RETRIEVE's content {'m2m:atrl': [attribute names]} is sent as atrl=",
-        )
-    return attributes + list(atrl)
 
 
 def request_to_coap(
@@ -734,7 +513,8 @@ def request_to_coap(
             "a CREATE needs ty (the resource type)",
             hint="over CoAP a POST without oneM2M-TY is a NOTIFY (TS-0008 §6.2.1)",
         )
-    uri_path, attribute = to_uri_path(request.to)
+    to, attributes = partial_retrieve(request)  # To#attr and m2m:atrl -> atrl= in the query
+    uri_path, _ = to_uri_path(to)
     op_in_query = nonblocking_post and request.rt is not None and request.rt.rtv in _NON_BLOCKING
     code = METHOD_POST if op_in_query else _METHOD_OF[op]
 
@@ -754,15 +534,12 @@ def request_to_coap(
 
     if request.extra:
         raise OneM2MUsageError(f"parameters {sorted(request.extra)} have no place in a CoAP request (TS-0008 §6.2.2)")
-    if op in (Operation.CREATE, Operation.UPDATE, Operation.NOTIFY):
-        if attribute is not None:
-            raise OneM2MUsageError(f"'#{attribute}' in To is for a partial RETRIEVE, not a {op.name}")
-        attributes: list[str] = []
-        payload = serialize_content(request.pc, fmt) if request.pc is not None else b""
-    else:
-        attributes = _attribute_list(request, attribute)
-        payload = b""
-    query = _query_of(request, op_in_query, attributes)
+    if op is Operation.DELETE and request.pc is not None:
+        raise OneM2MUsageError("a DELETE carries neither content nor '#attribute' in To over CoAP")
+    payload = b""
+    if request.pc is not None and op is not Operation.RETRIEVE:
+        payload = serialize_content(request.pc, fmt)
+    query = _uri_query(request, op_in_query, attributes)
     return CoapRequest(code, uri_path, query, options, payload, content_format if payload else None)
 
 
@@ -824,8 +601,8 @@ def coap_to_request(  # noqa: PLR0917  # the fields of CoapRequest, so coap_to_r
     :class:`OneM2MProtocolError` whose ``rsc`` is the code to answer with.
     """
     fallback = Format(fmt)
-    query = _split_query(uri_query)
-    op_values = [value for name, value in query if name == "op"]
+    query = query_to_parameters(_split_query(uri_query), COAP_URI_QUERY)
+    op_values = query.binding.get("op", ())
     if code == METHOD_POST:
         # TS-0008 §6.2.1: a POST is a CREATE with oneM2M-TY, a NOTIFY without; op in
         # the query (non-blocking, §6.3.2-6.3.4) names any operation.
@@ -834,7 +611,7 @@ def coap_to_request(  # noqa: PLR0917  # the fields of CoapRequest, so coap_to_r
             try:
                 if len(op_values) != 1:
                     raise ValueError
-                op = Operation(_d_int(op_values[0], "op"))
+                op = Operation(non_negative_int(op_values[0], "Uri-Query op"))
             except ValueError:
                 raise OneM2MProtocolError(
                     f"op={op_values!r:.40} is not one Operation (1..5)", where="Uri-Query op"
@@ -855,95 +632,20 @@ def coap_to_request(  # noqa: PLR0917  # the fields of CoapRequest, so coap_to_r
         raise OneM2MProtocolError("oneM2M-RQI is missing or empty (TS-0004 §7.2.1.1)", where="oneM2M-RQI (283)")
     ty_raw = options.get(OneM2MOption.TY)
     if ty_raw is not None:
-        known["ty"] = _lookup_ty(decode_uint(bytes(ty_raw), OneM2MOption.TY))
-    nu: tuple[str, ...] = ()
+        known["ty"] = enum_or_int(ResourceType, decode_uint(bytes(ty_raw), OneM2MOption.TY))
+    nu: tuple[str, ...] | None = None
     if OneM2MOption.RTURI in options:
         text = _decode_text(bytes(options[OneM2MOption.RTURI]), OneM2MOption.RTURI)
         nu = tuple(uri for uri in text.split("&") if uri)
 
-    params, fc, attributes = _parse_query(query)
-    if "rt" in params or nu:
-        rtv = params.pop("rt", ResponseType.BLOCKING_REQUEST)
-        known["rt"] = ResponseTypeInfo(rtv=rtv, nu=nu)
-    to = from_uri_path(uri_path)
-
     pc: Any = None
     if payload:
         pc = deserialize_content(bytes(payload), _format_of(content_format, fallback, "Content-Format"))
-    if attributes:
-        if op is not Operation.RETRIEVE or pc is not None:
-            raise OneM2MProtocolError(
-                "atrl (partial retrieve) is only for a RETRIEVE without payload", where="Uri-Query"
-            )
-        pc = {"m2m:atrl": attributes}
+    fields = request_fields(query, op=op, to=from_uri_path(uri_path), pc=pc, nu=nu, dialect=COAP_URI_QUERY)
     try:
-        return RequestPrimitive(op=op, to=to, pc=pc, fc=fc, **params, **known)
+        return RequestPrimitive(op=op, **fields, **known)
     except OneM2MUsageError as exc:  # a value the primitive refuses is the peer's fault here
         raise OneM2MProtocolError(exc.reason or str(exc), where="request") from None
-
-
-def _parse_query(query: Sequence[tuple[str, str]]) -> tuple[dict[str, Any], FilterCriteria | None, list[str]]:
-    params: dict[str, Any] = {}
-    fc_values: dict[str, Any] = {}
-    conditions: dict[str, list[Attribute]] = {"atr": [], "catr": [], "patr": []}
-    attributes: list[str] = []
-    for name, raw in query:
-        if name == "op":
-            continue
-        if name == "atrl":
-            attributes.extend(_d_strs(raw, name))
-            continue
-        if name == "rt":
-            _single(params, name)
-            try:
-                params[name] = ResponseType(_d_int(raw, name))
-            except ValueError:
-                raise OneM2MProtocolError(
-                    f"rt={raw!r:.20} is not a responseType (1..5)", where="Uri-Query rt"
-                ) from None
-            continue
-        if name in _REQUEST_QUERY:
-            target, param = params, _REQUEST_QUERY[name]
-        elif name in _FC_QUERY:
-            target, param = fc_values, _FC_QUERY[name]
-        else:
-            field, attribute = _condition_field(name)
-            conditions[field].append(Attribute(nm=_unq(attribute, name), val=_unq(raw, name)))
-            continue
-        value = param.decode(raw, name)
-        if param.repeatable:
-            target[name] = target.get(name, ()) + value
-        else:
-            _single(target, name)
-            target[name] = value
-    if "fu" in fc_values:
-        fc_values["fu"] = _known(FilterUsage, fc_values["fu"])
-    if "fo" in fc_values:
-        fc_values["fo"] = _known(FilterOperation, fc_values["fo"])
-    fc_values.update({field: tuple(items) for field, items in conditions.items() if items})
-    fc = FilterCriteria(**fc_values) if fc_values else None
-    return params, fc, attributes
-
-
-def _condition_field(name: str) -> tuple[str, str]:
-    for field, prefix in _ATTRIBUTE_PREFIXES:
-        if prefix and name.startswith(prefix) and len(name) > len(prefix):
-            return field, name[len(prefix) :]
-    return "atr", name
-
-
-def _known(enum_type: type[enum.IntEnum], value: int) -> int:
-    try:
-        return enum_type(value)
-    except ValueError:
-        return value
-
-
-def _single(values: Mapping[str, Any], name: str) -> None:
-    if name in values:
-        raise OneM2MProtocolError(
-            "appears twice; it may occur once (TS-0009 Table 6.2.2.2-1)", where=f"Uri-Query {name}"
-        )
 
 
 # ---------------------------------------------------------------------------

@@ -8,7 +8,9 @@ Two halves:
   AE's receiver), :func:`response_to_http` (response primitive -> status,
   headers, body) and :func:`http_to_response` (the reverse), with
   :func:`to_path` / :func:`path_to_to` for the three resource-ID forms of
-  §6.2.2.1 and the query-string table of §6.2.2.2 (multiplicity with ``+``).
+  §6.2.2.1. The query string of §6.2.2.2 is :mod:`m2mclient.onem2m.query`'s
+  mapping (shared with the CoAP binding's Uri-Query), percent-encoded per RFC
+  3986 and joined with ``&``.
 
 * **I/O**: :class:`HttpBinding`, the :class:`~m2mclient.onem2m.bindings.base.Binding`
   an AE uses. Requests go out over a small pool of keep-alive connections (one
@@ -31,11 +33,10 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
-import enum
 import ipaddress
 import logging
 import ssl
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import quote, unquote, urlsplit
 
@@ -46,24 +47,24 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from m2mclient.onem2m.bindings.base import RequestHandler
 from m2mclient.onem2m.primitives import (
-    Attribute,
-    DiscoveryResultType,
-    FilterCriteria,
-    FilterOperation,
-    FilterUsage,
     OneM2MError,
     OneM2MProtocolError,
     OneM2MUsageError,
     Operation,
-    Rcn,
     RequestPrimitive,
-    ResourceType,
     ResponsePrimitive,
     ResponseStatusCode,
-    ResponseType,
-    ResponseTypeInfo,
     http_to_rsc,
     rsc_to_http,
+)
+from m2mclient.onem2m.query import (
+    HTTP_QUERY,
+    number_or_text,
+    partial_retrieve,
+    query_to_parameters,
+    request_fields,
+    request_query_items,
+    scalar_text,
 )
 from m2mclient.onem2m.serialization import (
     Format,
@@ -158,8 +159,6 @@ class HttpResponseParts(NamedTuple):
 
 # RFC 3986 pchar plus "/" stay as they are; everything else is percent-encoded.
 _PATH_SAFE = "/!$&'()*+,;=:@"
-# In a query value, '&' '=' '+' '#' delimit (TS-0009 §6.2.2.2), so they are encoded.
-_QUERY_SAFE = "/!$'()*,;:@"
 
 
 def to_path(to: str) -> str:
@@ -205,139 +204,17 @@ def path_to_to(path: str, root: str = "") -> str:
 
 
 # ---------------------------------------------------------------------------
-# Query component (TS-0009 §6.2.2.2, Table 6.2.2.2-1)
+# Query component (TS-0009 §6.2.2.2): m2mclient.onem2m.query, joined with '&'
 # ---------------------------------------------------------------------------
 
-# Filter criteria conditions with multiplicity 0..n: several values joined by '+'
-# ("ty=2+3+4"). clbl/plbl/chty/pty are the TS-0004 R4 child/parent variants the
-# table does not list yet; they follow lbl/ty.
-_FC_MULTI_STR = ("lbl", "clbl", "plbl", "cty", "smf")
-_FC_MULTI_TY = ("ty", "chty", "pty")
-_FC_INT: Mapping[str, type[enum.IntEnum] | None] = {
-    "sts": None,
-    "stb": None,
-    "sza": None,
-    "szb": None,
-    "fu": FilterUsage,
-    "lim": None,
-    "fo": FilterOperation,
-    "cfs": None,
-    "lvl": None,
-    "ofst": None,
-    "gmty": None,
-    "gsf": None,
-}
-_FC_STR = ("crb", "cra", "ms", "us", "exb", "exa", "cfq", "arp", "geom")
-# The table prints geometryType as "gnty" and example 4 as "gmtty"; TS-0004's short
-# name (and ACME's) is "gmty". We send gmty and accept all three.
-_FC_ALIASES = {"gnty": "gmty", "gmtty": "gmty"}
-# Elements of fc spelled as attribute conditions: 'attribute' bare, 'childAttribute'
-# with "c.", 'parentAttribute' with "p." (§6.2.2.2).
-_ATTR_PREFIXES = (("atr", ""), ("catr", "c."), ("patr", "p."))
 
-# Request primitive parameters carried in the query (Table 6.2.2.2-1), besides fc.
-_Q_BOOLS = ("da", "tqi", "asi", "auri", "sqi")
-_Q_MULTI = ("rids", "tids", "ltids")
-_BOOL_TEXT = {"true": True, "false": False, "1": True, "0": False}
-
-_FC_FIELDS = tuple(f.name for f in dataclasses.fields(FilterCriteria) if f.name != "extra")
-_FC_EMPTY = FilterCriteria()
-
-# Every name the receiver maps to something other than an attribute condition.
-_KNOWN_QUERY_NAMES = frozenset(
-    {"rt", "rp", "rcn", "drt", "atrl", *_Q_BOOLS, *_Q_MULTI, *_FC_MULTI_STR, *_FC_MULTI_TY, *_FC_INT, *_FC_STR}
-    | set(_FC_ALIASES)
-)
+def _query_string(request: RequestPrimitive, attributes: list[str]) -> str:
+    return "&".join(f"{name}={value}" for name, value in request_query_items(request, attributes, HTTP_QUERY))
 
 
-def _qv(value: str) -> str:
-    return quote(value, safe=_QUERY_SAFE)
-
-
-def _scalar_text(value: Any, what: str) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, enum.Enum):
-        return str(value.value)
-    if isinstance(value, (int, float, str)):
-        return str(value)
-    raise OneM2MUsageError(f"{what}: {type(value).__name__} {value!r:.40} cannot be written in a query string")
-
-
-def _query_value(value: Any, what: str) -> str:
-    """One query value; a list is '+'-joined with each element percent-encoded (§6.2.2.2)."""
-    if isinstance(value, (list, tuple)):
-        if not value:
-            raise OneM2MUsageError(f"{what}: an empty list cannot be written in a query string")
-        return "+".join(_qv(_scalar_text(item, what)) for item in value)
-    return _qv(_scalar_text(value, what))
-
-
-def _fc_query(fc: FilterCriteria) -> list[str]:
-    # Order = FilterCriteria field order, which is the table's; it reproduces the
-    # §6.2.2.2 examples ("ty=3&cr=Sam&fu=1", "fu=1&gmty=3&geom=...&gsf=1").
-    pairs: list[str] = []
-    for name in _FC_FIELDS:
-        value = getattr(fc, name)
-        if value == getattr(_FC_EMPTY, name) or value is None:
-            continue
-        prefix = dict(_ATTR_PREFIXES).get(name)
-        if prefix is not None:
-            for attr in value:
-                if not isinstance(attr, Attribute) or not attr.nm:
-                    raise OneM2MUsageError(f"fc.{name} must hold Attribute(nm, val) conditions, got {attr!r:.60}")
-                pairs.append(f"{_qv(prefix + attr.nm)}={_query_value(attr.val, f'fc.{name}.{attr.nm}')}")
-        else:
-            pairs.append(f"{name}={_query_value(value, f'fc.{name}')}")
-    for name, value in fc.extra.items():
-        pairs.append(f"{_qv(name)}={_query_value(value, f'fc.{name}')}")
-    return pairs
-
-
-def _attribute_list(pc: Mapping[str, Any]) -> list[str]:
-    """The names of a partial RETRIEVE's ``{"m2m:atrl": [...]}`` content (TS-0009 §6.5 item 1)."""
-    if set(pc) != {"m2m:atrl"}:
-        raise OneM2MUsageError(
-            f"a RETRIEVE carries no content over HTTP except an attribute list {{'m2m:atrl': [...]}}, "
-            f"got {sorted(pc)} (TS-0009 §6.5)"
-        )
-    names = pc["m2m:atrl"]
-    if isinstance(names, str):
-        names = names.split()
-    if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) and n for n in names):
-        raise OneM2MUsageError(f"m2m:atrl must be a non-empty list of attribute short names, got {names!r:.60}")
-    return list(names)
-
-
-def _request_query(request: RequestPrimitive, attributes: list[str]) -> str:
-    pairs: list[str] = []
-    if request.rt is not None:
-        pairs.append(f"rt={int(request.rt.rtv)}")  # the rtv element only; nu goes in X-M2M-RTU
-    if request.rp is not None:
-        pairs.append(f"rp={_query_value(request.rp, 'rp')}")
-    if request.rcn is not None:
-        pairs.append(f"rcn={int(request.rcn)}")
-    if request.da is not None:
-        pairs.append(f"da={_scalar_text(request.da, 'da')}")
-    if request.fc is not None:
-        pairs.extend(_fc_query(request.fc))
-    if request.drt is not None:
-        pairs.append(f"drt={int(request.drt)}")
-    for name in _Q_MULTI:
-        value = getattr(request, name)
-        if value:
-            pairs.append(f"{name}={_query_value(value, name)}")
-    for name in ("tqi", "asi", "auri", "sqi"):
-        value = getattr(request, name)
-        if value is not None:
-            pairs.append(f"{name}={_scalar_text(value, name)}")
-    if attributes:
-        pairs.append("atrl=" + "+".join(_qv(name) for name in attributes))
-    # Parameters the primitive does not name (e.g. ACME's "ma") go as they are; a
-    # receiver reads an unknown name as an attribute condition (§6.2.2.2).
-    for name, value in request.extra.items():
-        pairs.append(f"{_qv(name)}={_query_value(value, name)}")
-    return "&".join(pairs)
+def _query_items(query: str) -> list[tuple[str, str]]:
+    """The query's (name, value) items, still percent-encoded; empty ones ('a&&b') are skipped."""
+    return [part.partition("=")[::2] for part in query.split("&") if part]
 
 
 # ---------------------------------------------------------------------------
@@ -369,26 +246,18 @@ def request_to_http(request: RequestPrimitive, fmt: Format | str = Format.JSON, 
     if request.gtm is not None:
         raise OneM2MUsageError("Group Request Target Members (gtm) has no TS-0009 HTTP mapping")
 
-    to, hash_sign, fragment = request.to.partition("#")
-    attributes: list[str] = []
-    if hash_sign:
-        # §6.2.2.2: a single attribute after '#' in To goes to the query as atrl=<name>.
-        if op is not Operation.RETRIEVE or not fragment:
-            raise OneM2MUsageError(f"'#attribute' in To is only for a partial RETRIEVE, got {request.to!r}")
-        attributes.append(fragment)
+    # §6.2.2.2: a partial RETRIEVE's attribute names (To#attr, m2m:atrl) go to the query as atrl=.
+    to, attributes = partial_retrieve(request)
     body = b""
-    if request.pc is not None:
-        if op is Operation.RETRIEVE:
-            attributes.extend(_attribute_list(request.pc))
-        elif op is Operation.DELETE:
+    if request.pc is not None and op is not Operation.RETRIEVE:
+        if op is Operation.DELETE:
             raise OneM2MUsageError("a DELETE carries no content")
-        else:
-            body = serialize_content(request.pc, fmt)
+        body = serialize_content(request.pc, fmt)
 
     path = to_path(to)
     if root.strip("/"):
         path = "/" + quote(root.strip("/"), safe=_PATH_SAFE) + path
-    query = _request_query(request, attributes)
+    query = _query_string(request, attributes)
     target = f"{path}?{query}" if query else path
 
     headers: list[tuple[str, str]] = []
@@ -410,7 +279,7 @@ def request_to_http(request: RequestPrimitive, fmt: Format | str = Format.JSON, 
     )
     for name, value in optional:
         if value is not None:
-            headers.append((name, _scalar_text(value, name)))
+            headers.append((name, scalar_text(value, name)))
     if request.rt is not None and request.rt.nu:
         headers.append((H_RTU, "&".join(request.rt.nu)))  # §6.4.11
     if request.tkns:
@@ -470,16 +339,10 @@ class _Headers:
         return name.lower() in self._values
 
 
-def _header_time(value: str | None) -> str | int | None:
-    if value is None or value == "":
-        return None
-    return int(value) if value.isdigit() else value  # digits only: a relative time in ms
-
-
-def _header_ec(value: str | None) -> int | str | None:
-    if value is None or value == "":
-        return None
-    return int(value) if value.isdigit() else value
+def _header_number(hdrs: _Headers, name: str) -> str | int | None:
+    """A header that is a number when all digits: relative ms (X-M2M-RET/RST/OET), an event category."""
+    value = hdrs.get(name)
+    return number_or_text(value, name) if value else None
 
 
 def _plus_list(value: str | None) -> tuple[str, ...] | None:
@@ -487,108 +350,6 @@ def _plus_list(value: str | None) -> tuple[str, ...] | None:
         return None
     items = tuple(part.strip() for part in value.split("+") if part.strip())
     return items or None
-
-
-def _query_pairs(query: str) -> list[tuple[str, str]]:
-    """(name, raw value) pairs; the value is still percent-encoded so '+' can split lists."""
-    pairs = []
-    for part in query.split("&"):
-        if not part:
-            continue
-        name, _, value = part.partition("=")
-        pairs.append((unquote(name), value))
-    return pairs
-
-
-def _q_int(name: str, raw: str, enum_type: type[enum.IntEnum] | None = None) -> int:
-    text = unquote(raw)
-    try:
-        value = int(text, 10)
-    except ValueError:
-        raise OneM2MProtocolError(f"{name}={text!r:.40} is not an integer", where=f"query {name}") from None
-    if enum_type is not None:
-        with contextlib.suppress(ValueError):
-            return enum_type(value)
-    return value
-
-
-def _q_bool(name: str, raw: str) -> bool:
-    text = unquote(raw).lower()
-    if text not in _BOOL_TEXT:
-        raise OneM2MProtocolError(
-            f"{name}={text!r:.40} is not a boolean ('true', 'false', '1' or '0')", where=f"query {name}"
-        )
-    return _BOOL_TEXT[text]
-
-
-def _q_list(raw: str) -> list[str]:
-    return [unquote(piece) for piece in raw.split("+") if piece]
-
-
-def _q_resource_types(name: str, raw: str) -> list[int]:
-    return [_q_int(name, piece, ResourceType) for piece in raw.split("+") if piece]
-
-
-def _attribute_condition(name: str, raw: str) -> tuple[str, Attribute]:
-    """A query name outside Table 6.2.2.2-1 is an attribute condition of the filter
-    criteria (§6.2.2.2): ``atr``, or ``catr``/``patr`` with a "c."/"p." prefix."""
-    key, attribute = "atr", name
-    for field_name, prefix in _ATTR_PREFIXES[1:]:
-        if name.startswith(prefix) and len(name) > len(prefix):
-            key, attribute = field_name, name[len(prefix) :]
-    values = _q_list(raw)
-    value: Any = values[0] if len(values) == 1 else values if values else ""
-    return key, Attribute(nm=attribute, val=value)
-
-
-# Single-valued (0..1) query names: which dict they fill and how the value is read.
-_SINGLE_PARAMS: Mapping[str, Callable[[str, str], Any]] = {
-    "rt": lambda name, raw: _q_int(name, raw, ResponseType),
-    "rcn": lambda name, raw: _q_int(name, raw, Rcn),
-    "drt": lambda name, raw: _q_int(name, raw, DiscoveryResultType),
-    "rp": lambda name, raw: _header_time(unquote(raw)),
-    **dict.fromkeys(_Q_BOOLS, _q_bool),
-}
-_SINGLE_FC: Mapping[str, Callable[[str, str], Any]] = {
-    **{key: (lambda name, raw: _q_int(name, raw, _FC_INT[name])) for key in _FC_INT},
-    **{key: (lambda name, raw: unquote(raw)) for key in _FC_STR},
-}
-
-
-def _parse_query(query: str) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
-    """Request parameters, filter criteria and attribute-list names of a query string."""
-    params: dict[str, Any] = {}
-    fc: dict[str, Any] = {}
-    multi: dict[str, list[Any]] = {}
-    attributes: list[str] = []
-    conditions: dict[str, list[Attribute]] = {"atr": [], "catr": [], "patr": []}
-    for raw_name, raw in _query_pairs(query):
-        name = _FC_ALIASES.get(raw_name, raw_name)
-        single = _SINGLE_PARAMS.get(name) or _SINGLE_FC.get(name)
-        if single is not None:
-            target = params if name in _SINGLE_PARAMS else fc
-            if name in target:
-                raise OneM2MProtocolError(
-                    f"{name} may appear once (multiplicity 0..1, TS-0009 Table 6.2.2.2-1)", where=f"query {name}"
-                )
-            target[name] = single(name, raw)
-        elif name == "atrl":
-            attributes.extend(_q_list(raw))
-        elif name in _FC_MULTI_TY:
-            multi.setdefault(name, []).extend(_q_resource_types(name, raw))
-        elif name in _FC_MULTI_STR or name in _Q_MULTI:
-            multi.setdefault(name, []).extend(_q_list(raw))
-        elif not name:
-            raise OneM2MProtocolError(f"query part {raw_name}={raw!r:.40} has no name", where="query")
-        else:
-            key, condition = _attribute_condition(name, raw)
-            conditions[key].append(condition)
-    for key, values in multi.items():
-        (params if key in _Q_MULTI else fc)[key] = tuple(values)
-    for key, items in conditions.items():
-        if items:
-            fc[key] = tuple(items)
-    return params, fc, attributes
 
 
 def _split_target(target: str) -> tuple[str, str]:
@@ -651,7 +412,7 @@ def http_to_request(
     rqi = hdrs.get(H_RI)
     if not rqi:
         raise OneM2MProtocolError("the X-M2M-RI header is missing (TS-0009 §6.4.8)", where=H_RI)
-    params, fc, attributes = _parse_query(query)
+    query_parameters = query_to_parameters(_query_items(query), HTTP_QUERY)
     to = path_to_to(path, root)
 
     pc: dict[str, Any] | None = None
@@ -661,43 +422,30 @@ def http_to_request(
                 "a body without Content-Type (TS-0009 §6.4.3)", where="Content-Type", rsc=RSC.UNSUPPORTED_MEDIA_TYPE
             )
         pc = deserialize_content(bytes(body), media)
-    if attributes:
-        if pc is not None:
-            raise OneM2MProtocolError("atrl in the query and a body at once", where="query atrl")
-        if len(attributes) == 1:
-            to = f"{to}#{attributes[0]}"
-        else:
-            pc = {"m2m:atrl": attributes}
-
-    rtv = params.pop("rt", None)
     rtu = hdrs.get(H_RTU)
-    if rtv is not None or rtu is not None:
-        nu = tuple(u for u in (rtu or "").split("&") if u)
-        params["rt"] = ResponseTypeInfo(rtv=rtv if rtv is not None else ResponseType.BLOCKING_REQUEST, nu=nu)
+    nu = None if rtu is None else tuple(u for u in rtu.split("&") if u)
+    params = request_fields(query_parameters, op=op, to=to, pc=pc, nu=nu, dialect=HTTP_QUERY)
     authorization = hdrs.get(H_AUTHORIZATION)
     if authorization and authorization.split(" ", 1)[0].lower() not in ("basic", "bearer", "digest"):
         params["tkns"] = _plus_list(authorization)
     try:
         return RequestPrimitive(
             op=op,
-            to=to,
             rqi=rqi,
             fr=hdrs.get(H_ORIGIN) or None,
             rvi=hdrs.get(H_RVI) or None,
             ty=media.ty if media is not None and op is Operation.CREATE else None,
-            pc=pc,
             ot=hdrs.get(H_OT) or None,
-            rqet=_header_time(hdrs.get(H_RET)),
-            rset=_header_time(hdrs.get(H_RST)),
-            oet=_header_time(hdrs.get(H_OET)),
-            ec=_header_ec(hdrs.get(H_EC)),
+            rqet=_header_number(hdrs, H_RET),
+            rset=_header_number(hdrs, H_RST),
+            oet=_header_number(hdrs, H_OET),
+            ec=_header_number(hdrs, H_EC),
             gid=hdrs.get(H_GID) or None,
             vsi=hdrs.get(H_VSI) or None,
             msu=hdrs.get(H_MSU) or None,
             prpi=hdrs.get(H_PRPI) or None,
             aus=_plus_list(hdrs.get(H_AS)),
             omr=_plus_list(hdrs.get(H_OMR)),
-            fc=FilterCriteria(**fc) if fc else None,
             **params,
         )
     except OneM2MUsageError as exc:
@@ -764,7 +512,7 @@ def response_to_http(response: ResponsePrimitive, fmt: Format | str = Format.JSO
     )
     for name, value in optional:
         if value is not None:
-            headers.append((name, _scalar_text(value, name)))
+            headers.append((name, scalar_text(value, name)))
     if response.ati is not None:
         headers.append((H_ATI, _ati_header(response.ati)))
     body = serialize_content(response.pc, fmt) if response.pc is not None else b""
@@ -831,8 +579,8 @@ def http_to_response(
             fr=hdrs.get(H_ORIGIN) or None,
             rvi=hdrs.get(H_RVI) or None,
             ot=hdrs.get(H_OT) or None,
-            rset=_header_time(hdrs.get(H_RST)),
-            ec=_header_ec(hdrs.get(H_EC)),
+            rset=_header_number(hdrs, H_RST),
+            ec=_header_number(hdrs, H_EC),
             cnst=_int_header(H_CTS, cts),
             cnot=_int_header(H_CTO, cto),
             ati=_ati_value(hdrs.get(H_ATI)),
