@@ -27,6 +27,7 @@ examples:
   m2mclient lwm2m decode --format tlv --path /3/0 --hex c40041434d45
   m2mclient modem --port /dev/ttyUSB2 info      identity, registration, signal, PSM/eDRX of a module
   m2mclient modem emulate --model sim7080       a module on a pty, to try it all without hardware
+  m2mclient onem2m --cse http://127.0.0.1:8080 --originator Cmy-pi register --app-id Nmy.app --name my-pi
 
 Run 'm2mclient lwm2m --help' or 'm2mclient lwm2m run --help' for more.
 """
@@ -64,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _build_parser() -> argparse.ArgumentParser:
     from m2mclient.cli.lwm2m_client import add_client_commands, add_demo_command
     from m2mclient.cli.modem import add_modem_commands
+    from m2mclient.cli.onem2m import add_onem2m_commands
     from m2mclient.cli.payloads import add_payload_commands
 
     parser = argparse.ArgumentParser(
@@ -87,4 +89,5 @@ def _build_parser() -> argparse.ArgumentParser:
     add_payload_commands(commands)
     add_demo_command(areas)
     add_modem_commands(areas)
+    add_onem2m_commands(areas)
     return parser
