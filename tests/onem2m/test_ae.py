@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-import m2mclient.onem2m as onem2m_package
 from m2mclient.onem2m import (
     Format,
     OneM2MError,
@@ -45,7 +44,6 @@ from m2mclient.onem2m import (
     ResponseStatusCode,
     content_instance,
     parse_timestamp,
-    resources,
 )
 from m2mclient.onem2m.ae import AE, FlushResult, ReceivedNotification, SyncAE, decode_value, encode_value
 from m2mclient.onem2m.bindings.base import Binding, RequestHandler, open_binding
@@ -54,12 +52,6 @@ from m2mclient.onem2m.offline_queue import OfflineQueue, OfflineQueueFullError, 
 if TYPE_CHECKING:  # tests/ is not a package; conftest modules are pytest's to import
     from conftest import AcmeCSE
 
-# m2mclient/onem2m/__init__.py re-exports the resources.ae() builder as "ae", and importing
-# the submodule m2mclient.onem2m.ae (above) rebinds that package attribute to the module,
-# so every test module collected after this one would get a module for "ae". The cure is
-# in the package: import the AE API there before the resources import. Until then:
-if not callable(onem2m_package.ae):
-    onem2m_package.ae = resources.ae  # type: ignore[assignment]
 
 RSC = ResponseStatusCode
 TIMEOUT = 15.0

@@ -31,7 +31,6 @@ from m2mclient.onem2m import (
     ResponsePrimitive,
     ResponseStatusCode,
     access_control_policy,
-    ae,
     container,
     content_instance,
     content_type,
@@ -53,6 +52,7 @@ from m2mclient.onem2m import (
     time_series,
     time_series_instance,
 )
+from m2mclient.onem2m.resources import ae
 
 if TYPE_CHECKING:  # tests/ is not a package; conftest modules are pytest's to import
     from conftest import AcmeCSE

@@ -43,7 +43,6 @@ from m2mclient.onem2m import (
     ResponseStatusCode,
     ResponseType,
     ResponseTypeInfo,
-    ae,
     container,
     content_instance,
     make_rqi,
@@ -66,7 +65,7 @@ from m2mclient.onem2m.bindings.http import (
     to_path,
 )
 from m2mclient.onem2m.query import HTTP_QUERY
-from m2mclient.onem2m.resources import NotificationEventType
+from m2mclient.onem2m.resources import NotificationEventType, ae
 
 if TYPE_CHECKING:  # tests/ is not a package; conftest modules are pytest's to import
     from conftest import AcmeCSE

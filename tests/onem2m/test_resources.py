@@ -30,7 +30,6 @@ from m2mclient.onem2m import (
     ResourceRef,
     ResourceType,
     access_control_policy,
-    ae,
     container,
     content_instance,
     deserialize_content,
@@ -49,6 +48,7 @@ from m2mclient.onem2m import (
     to_long_names,
     to_short_names,
 )
+from m2mclient.onem2m.resources import ae
 
 NET = NotificationEventType
 NCT = NotificationContentType

@@ -51,7 +51,6 @@ from m2mclient.onem2m import (
     ResponsePrimitive,
     ResponseStatusCode,
     ResponseType,
-    ae,
     container,
     content_instance,
     make_rqi,
@@ -71,6 +70,7 @@ from m2mclient.onem2m.bindings.ws import (
     backoff_delay,
     default_subprotocols,
 )
+from m2mclient.onem2m.resources import ae
 
 if TYPE_CHECKING:  # tests/ is not a package; conftest modules are pytest's to import
     from conftest import AcmeCSE
