@@ -48,6 +48,7 @@ from m2mclient.onem2m.primitives import (
     ResponseType,
     ResponseTypeInfo,
 )
+from m2mclient.strict_json import STRICT_DECODER
 
 
 class Format(str, enum.Enum):
@@ -240,33 +241,6 @@ def _is_utf8_clean(text: str) -> bool:
     return True
 
 
-class _RejectedError(ValueError):
-    """Raised from inside json's hooks."""
-
-
-def _reject_constant(name: str) -> Any:
-    raise _RejectedError(f"{name} is not a JSON number (RFC 8259 §6)")
-
-
-def _finite_float(text: str) -> float:
-    number = float(text)
-    if not math.isfinite(number):
-        raise _RejectedError(f"number {text[:40]} does not fit a 64-bit float")
-    return number
-
-
-def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _RejectedError(f"duplicate member name {key!r} (RFC 8259 §4)")
-        result[key] = value
-    return result
-
-
-_JSON_DECODER = json.JSONDecoder(
-    parse_constant=_reject_constant, parse_float=_finite_float, object_pairs_hook=_unique_members
-)
 
 
 def _json_loads(data: bytes | str, what: str) -> Any:
@@ -287,12 +261,12 @@ def _json_loads(data: bytes | str, what: str) -> Any:
     else:
         raise OneM2MUsageError(f"{what}: expected bytes or str, got {type(data).__name__}")
     try:
-        value = _JSON_DECODER.decode(text)
+        value = STRICT_DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise OneM2MProtocolError(f"{what}: malformed JSON: {exc.msg}", where=f"character {exc.pos}") from None
     except RecursionError:
         raise OneM2MProtocolError(f"{what}: JSON nested deeper than {MAX_NESTING} levels") from None
-    except ValueError as exc:  # _RejectedError, and int() past sys.get_int_max_str_digits()
+    except ValueError as exc:  # StrictJsonError, and int() past sys.get_int_max_str_digits()
         raise OneM2MProtocolError(f"{what}: malformed JSON: {exc}") from None
     return _checked(value, what, allow_bytes=False)
 

@@ -14,40 +14,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 
 from m2mclient.errors import FormatError
-
-
-class _RejectedError(ValueError):
-    """Raised from inside the parser's hooks; caught and re-raised as FormatError."""
-
-
-def _reject_constant(name: str) -> object:
-    raise _RejectedError(f"{name} is not a JSON number (RFC 8259 §6)")
-
-
-def _finite_float(text: str) -> float:
-    number = float(text)
-    if not math.isfinite(number):
-        raise _RejectedError(f"number {text[:40]} does not fit a 64-bit float")
-    return number
-
-
-def _unique_members(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    result: dict[str, object] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _RejectedError(f"duplicate member name {key!r}")
-        result[key] = value
-    return result
-
-
-_DECODER = json.JSONDecoder(
-    parse_constant=_reject_constant,
-    parse_float=_finite_float,
-    object_pairs_hook=_unique_members,
-)
+from m2mclient.strict_json import STRICT_DECODER
 
 
 def loads(payload: bytes, content_format: int) -> object:
@@ -60,14 +29,14 @@ def loads(payload: bytes, content_format: int) -> object:
             f"JSON text is not UTF-8: {exc.reason}", content_format=content_format, where=f"byte {exc.start}"
         ) from None
     try:
-        return _DECODER.decode(text)
+        return STRICT_DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise FormatError(
             f"malformed JSON: {exc.msg}", content_format=content_format, where=f"character {exc.pos}"
         ) from None
     except RecursionError:
         raise FormatError("JSON nested too deeply", content_format=content_format) from None
-    except ValueError as exc:  # _RejectedError, and int() past sys.get_int_max_str_digits()
+    except ValueError as exc:  # StrictJsonError, and int() past sys.get_int_max_str_digits()
         raise FormatError(f"malformed JSON: {exc}", content_format=content_format) from None
 
 
