@@ -184,6 +184,8 @@ async def _full_flow(acme: AcmeCSE, kind: str, fmt: Format, state: Path, *, poll
 
         found = await ae.discover(ty=ResourceType.CONTENT_INSTANCE)
         assert sorted(found) == sorted([first.path, second.path])
+        partial = await ae.retrieve(second.path, attributes=["con"])
+        assert partial == {"m2m:cin": {"con": "22.5"}}  # only what was asked for
 
         pending = await ae.submit(
             Operation.CREATE, "data", content=content_instance("late"), ty=ResourceType.CONTENT_INSTANCE
